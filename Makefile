@@ -1,0 +1,31 @@
+# segen-jax: `make lab` opens the course, `make test` runs every test. Both create .venv first.
+# The exact versions installed are those of constraints.txt (what CI tests).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.segen-installed
+PIP_VERSION := 26.3
+PORT   ?= 8888
+
+.PHONY: lab test venv clean
+
+# Install (again) whenever the package definition or the pins change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==$(PIP_VERSION)"
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name segen-jax --display-name "Python (segen-jax)"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+
+# Library tests, then every notebook re-run by nbval and compared with its stored outputs.
+test: $(STAMP)
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --durations=10
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
