@@ -23,8 +23,13 @@ def check_close(name: str, got, want, *, atol: float = 1e-5, rtol: float = 0.0) 
         worst = np.unravel_index(np.argmax(error - bound), error.shape)
         raise AssertionError(f"{name}: max |Δ| = {error.max():.3g} exceeds the tolerance "
                              f"(atol={atol:g}, rtol={rtol:g}); worst at index {tuple(map(int, worst))}")
-    tol = f"{atol:g}" if rtol == 0 else f"{atol:g} + {rtol:g}·|want|"
-    print(f"{name}: max |Δ| < {tol} ✓")
+    if atol == 0 and rtol == 0:
+        print(f"{name}: max |Δ| = 0 ✓")
+    elif rtol == 0:
+        print(f"{name}: max |Δ| < {atol:g} ✓")
+    else:
+        relative = f"{rtol:g}·|want|"
+        print(f"{name}: |Δ| < {relative if atol == 0 else f'{atol:g} + {relative}'} ✓")
 
 
 def check_that(name: str, condition: bool, detail: str = "") -> None:

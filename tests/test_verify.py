@@ -11,7 +11,16 @@ def test_check_close_prints_the_tolerance_not_the_error(capsys):
 
 def test_check_close_relative(capsys):
     check_close("big", 1000.0 + 1e-3, 1000.0, atol=0, rtol=1e-5)
-    assert "1e-05·|want|" in capsys.readouterr().out
+    assert capsys.readouterr().out == "big: |Δ| < 1e-05·|want| ✓\n"
+    check_close("both", 1.0 + 1e-3, 1.0, atol=1e-4, rtol=1e-3)
+    assert capsys.readouterr().out == "both: |Δ| < 0.0001 + 0.001·|want| ✓\n"
+
+
+def test_check_close_exact(capsys):
+    check_close("same", [1.0, 2.0], [1.0, 2.0], atol=0)
+    assert capsys.readouterr().out == "same: max |Δ| = 0 ✓\n"
+    with pytest.raises(AssertionError, match="exceeds"):
+        check_close("differs", [1.0], [1.0 + 1e-6], atol=0)
 
 
 def test_check_close_fails_with_the_error_and_where():
