@@ -1,0 +1,166 @@
+"""The training loop: history, metrics.jsonl, eval, exact resume, NaN guard, checkpoints."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from segen_jax import checkpoint
+from segen_jax.data import batches
+from segen_jax.train import TrainingDiverged, nnx_model, nnx_state, nnx_step, train
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(96, 6)).astype(np.float32)
+Y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int32)
+
+
+class Tiny(nnx.Module):
+    def __init__(self, hidden=8, *, rngs):
+        self.a = nnx.Linear(6, hidden, rngs=rngs)
+        self.b = nnx.Linear(hidden, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.b(jax.nn.relu(self.a(x)))
+
+
+def loss_fn(model, batch, key):
+    x, y = batch
+    x = x + 0.01 * jax.random.normal(key, x.shape)  # uses the key: resume must restore it
+    logits = model(x)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return loss, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == y)}
+
+
+def setup(hidden=8, lr=0.05, seed=0):
+    model = Tiny(hidden, rngs=nnx.Rngs(seed))
+    graphdef, state = nnx_state(model, nnx.Optimizer(model, optax.adam(lr), wrt=nnx.Param), seed=seed)
+    return graphdef, state, nnx_step(graphdef, loss_fn)
+
+
+def data(start):
+    return batches((X, Y), 16, seed=1, start_step=start)
+
+
+def test_history_rows_and_metrics_file(tmp_path):
+    graphdef, state, step = setup()
+
+    def evaluate(state):
+        logits = nnx_model(graphdef, state)(X)
+        return {"test_accuracy": jnp.mean(jnp.argmax(logits, -1) == Y)}
+
+    state, history = train(step, state, data, steps=40, log_every=10, eval_fn=evaluate,
+                           eval_every=20, out_dir=tmp_path, progress=False)
+    assert [row["step"] for row in history] == [10, 20, 30, 40]
+    assert {"loss", "grad_norm", "accuracy"} <= set(history[0])
+    assert "test_accuracy" in history[1] and "test_accuracy" not in history[0]
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["test_accuracy"] > 0.85
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == history
+
+
+def test_log_rows_average_the_steps_they_cover():
+    def step(state, batch):
+        return state + 1, {"loss": state.astype(jnp.float32)}
+
+    _, history = train(step, jnp.zeros((), jnp.int32), data, steps=6, log_every=3, progress=False)
+    assert [(r["step"], r["loss"]) for r in history] == [(3, 1.0), (6, 4.0)]
+
+
+def test_resume_continues_exactly(tmp_path):
+    _, state, step = setup()
+    _, full = train(step, state, data, steps=30, log_every=1, progress=False)
+
+    _, state, step = setup()
+    train(step, state, data, steps=15, log_every=1, out_dir=tmp_path, progress=False)
+    _, fresh, step = setup(seed=5)  # a different init: everything must come from the checkpoint
+    _, resumed = train(step, fresh, data, steps=30, log_every=1, out_dir=tmp_path, progress=False)
+
+    assert [r["step"] for r in resumed] == list(range(1, 31))
+    np.testing.assert_array_equal([r["loss"] for r in resumed], [r["loss"] for r in full])
+    stored = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert stored == list(range(1, 31))
+
+
+def test_resume_after_a_crash_past_the_last_checkpoint(tmp_path):
+    _, state, step = setup()
+    train(step, state, data, steps=10, log_every=1, out_dir=tmp_path, checkpoint_every=5,
+          progress=False)
+    # Pretend the run died at step 8: checkpoint 5 is the newest, rows 6..10 are stale.
+    import shutil
+    shutil.rmtree(tmp_path / "checkpoints" / "10")
+    _, state, step = setup()
+    _, history = train(step, state, data, steps=10, log_every=1, out_dir=tmp_path, progress=False)
+    stored = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert stored == list(range(1, 11)) and [r["step"] for r in history] == stored
+
+
+def test_nothing_to_do_when_already_trained(tmp_path):
+    _, state, step = setup()
+    trained, _ = train(step, state, data, steps=5, out_dir=tmp_path, progress=False)
+    _, state, step = setup()
+    again, history = train(step, state, data, steps=5, out_dir=tmp_path, progress=False)
+    assert len(history) == 1
+    for a, b in zip(jax.tree.leaves(trained["nnx"]), jax.tree.leaves(again["nnx"])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_guard_names_step_metric_last_value_and_advice():
+    def step(state, batch):
+        loss = jnp.where(state >= 6, jnp.nan, 1.0 / (state + 1.0))
+        return state + 1, {"loss": loss, "grad_norm": jnp.float32(1.0)}
+
+    with pytest.raises(TrainingDiverged) as info:
+        train(step, jnp.zeros((), jnp.float32), data, steps=20, log_every=4, progress=False)
+    message = str(info.value)
+    assert "at step 7: loss is nan" in message
+    assert "last finite value was 0.1667 at step 6" in message
+    for advice in ("learning rate", "data range", "clip_by_global_norm"):
+        assert advice in message
+
+
+def test_nan_guard_on_gradient_norm_from_a_real_divergence():
+    graphdef, state, step = setup(lr=1e30)  # absurd learning rate
+    with pytest.raises(TrainingDiverged, match=r"at step \d+: (loss|grad_norm|accuracy) is (nan|inf)"):
+        train(step, state, data, steps=200, progress=False)
+
+
+def test_checkpoint_into_a_different_model_names_path_and_shapes(tmp_path):
+    _, state, step = setup(hidden=8)
+    train(step, state, data, steps=2, out_dir=tmp_path, progress=False)
+    _, other, step = setup(hidden=4)
+    with pytest.raises(checkpoint.CheckpointMismatch,
+                       match=r"parameter 'nnx/0/a/bias/value' has shape \(8,\) in the "
+                             r"checkpoint and \(4,\) in the model"):
+        train(step, other, data, steps=4, out_dir=tmp_path, progress=False)
+
+
+def test_checkpoints_are_not_pickles(tmp_path):
+    _, state, step = setup()
+    train(step, state, data, steps=3, out_dir=tmp_path, progress=False)
+    files = [p for p in (tmp_path / "checkpoints").rglob("*") if p.is_file()]
+    assert files
+    for f in files:
+        head = f.read_bytes()[:2]
+        assert not (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05"), f"{f} is a pickle"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(steps=-1), "steps must be an int >= 0, got -1"),
+    (dict(steps=5, log_every=0), "log_every must be an int >= 1, got 0"),
+    (dict(steps=5, checkpoint_every=2), "checkpoint_every needs out_dir"),
+])
+def test_bad_arguments(kwargs, match):
+    _, state, step = setup()
+    with pytest.raises(ValueError, match=match):
+        train(step, state, data, progress=False, **kwargs)
+
+
+def test_data_that_runs_out():
+    _, state, step = setup()
+    finite = lambda start: batches((X, Y), 16, epochs=1, start_step=start)
+    with pytest.raises(ValueError, match="data ran out after step 6 of 10"):
+        train(step, state, finite, steps=10, progress=False)
