@@ -1,0 +1,114 @@
+"""Shared helpers: timing windows (median of interleaved repeats), environment notes, tables."""
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+import numpy as np
+
+
+def cpu_model() -> str:
+    """`lscpu`'s model name (or platform.processor() where lscpu is missing)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment(extra=()) -> str:
+    """A markdown list: date, versions, CPU, cores and the load average right now."""
+    names = ["jax", "jaxlib", "flax", "optax", *extra]
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- command: `{sys.executable.rsplit('/', 3)[-3] if '.venv' in sys.executable else 'python'}"
+        f"/bin/python -m {_module_name()}`",
+        f"- python {platform.python_version()}, " + ", ".join(f"{n} {version(n)}" for n in names),
+        f"- CPU: {cpu_model()}, {os.cpu_count()} cores (os.cpu_count()), {platform.machine()}",
+        f"- load average (1, 5, 15 min) at start: {load}",
+    ]
+    return "\n".join(lines)
+
+
+def _module_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec is not None else os.path.basename(sys.argv[0])
+
+
+def load_now() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def calibrate(run, *, target_s: float, minimum: int = 10) -> int:
+    """Steps per timing window so that one window lasts about target_s (run(n) runs n steps)."""
+    n = minimum
+    while True:
+        t = time.perf_counter()
+        run(n)
+        elapsed = time.perf_counter() - t
+        if elapsed > 0.2 * target_s or n >= 1_000_000:
+            return max(minimum, int(n * target_s / max(elapsed, 1e-9)))
+        n *= 4
+
+
+def interleaved_windows(runs: dict, steps: dict, *, repeats: int) -> dict:
+    """Seconds per step of each run, one list entry per window.
+
+    runs[name](n) runs n steps and returns only once they are finished (block_until_ready).
+    The windows go round-robin over the runs, so a burst of load from another process hits
+    every variant alike; report the median.
+    """
+    per_step = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t = time.perf_counter()
+            run(steps[name])
+            per_step[name].append((time.perf_counter() - t) / steps[name])
+    return per_step
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
+
+
+def spread(values) -> str:
+    """min..max of a list of seconds-per-step, as a relative spread around the median."""
+    m = median(values)
+    return f"±{100 * (max(values) - min(values)) / 2 / m:.0f}%"
+
+
+def table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mnist_batches(batch_size: int, count: int, *, flat: bool = False):
+    """`count` fixed batches (x, y) of the shipped MNIST digits, as numpy arrays."""
+    from segen_jax.data import load_mnist
+
+    images, labels = load_mnist("train")
+    if flat:
+        images = images.reshape(len(images), -1)
+    out = []
+    for i in range(count):
+        sl = slice(i * batch_size, (i + 1) * batch_size)
+        out.append((np.ascontiguousarray(images[sl]), np.ascontiguousarray(labels[sl])))
+    return out

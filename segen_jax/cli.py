@@ -1,0 +1,168 @@
+"""`segen-jax`: train and evaluate the course's models without a notebook.
+
+    segen-jax train MODEL --steps N --out DIR [--seed S] [--batch-size B] [--lr LR]
+    segen-jax eval MODEL --out DIR
+
+`train` writes DIR/metrics.jsonl, orbax checkpoints under DIR/checkpoints, DIR/curves.png and
+DIR/config.json; run it again on the same DIR with a larger --steps to resume from the newest
+checkpoint. `eval` prints one JSON line with the model's held-out metrics.
+Mistakes in the options end with a one-line message and exit status 2.
+"""
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+MODELS = ("classifier",)
+
+
+class UsageError(Exception):
+    """A bad option: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def make_parser():
+    parser = _Parser(prog="segen-jax", description="Train and evaluate the segen-jax models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = commands.add_parser("train", help="train MODEL, or resume it in --out DIR",
+                                description="Train MODEL; resumes from DIR's newest checkpoint.")
+    train.add_argument("model", choices=MODELS, help="which model: %(choices)s")
+    train.add_argument("--steps", type=_nonnegative_int, required=True,
+                       help="total number of training steps (a larger value resumes a run)")
+    train.add_argument("--out", type=pathlib.Path, required=True,
+                       help="output folder: metrics.jsonl, checkpoints/, curves.png, config.json")
+    train.add_argument("--seed", type=_nonnegative_int, default=None,
+                       help="seed for initialisation, data order and augmentation (default 0)")
+    train.add_argument("--batch-size", type=_positive_int, default=None,
+                       help="examples per step (default: the model's, 64 for classifier)")
+    train.add_argument("--lr", type=_positive_float, default=None,
+                       help="peak learning rate (default: the model's, 2e-3 for classifier)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate = commands.add_parser("eval", help="evaluate the newest checkpoint in --out DIR",
+                                   description="Print MODEL's held-out metrics as one JSON line.")
+    evaluate.add_argument("model", choices=MODELS, help="which model: %(choices)s")
+    evaluate.add_argument("--out", type=pathlib.Path, required=True,
+                          help="the folder `segen-jax train` wrote")
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = make_parser().parse_args(argv)
+        if args.command == "train":
+            return _train(args)
+        return _evaluate(args)
+    except UsageError as err:
+        print(f"segen-jax: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _writable_folder(path: pathlib.Path):
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".segen-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--out {str(path)!r} is not a writable folder ({err.strerror or err})")
+
+
+def _config(args, defaults):
+    """The run's settings: saved on the first run, reused (and checked) when resuming."""
+    path = args.out / "config.json"
+    given = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr}
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["model"] != args.model:
+            raise UsageError(f"--out {str(args.out)!r} holds a {saved['model']} run, not {args.model}")
+        for name, value in given.items():
+            if value is not None and value != saved[name]:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} {value} differs from the run in {str(args.out)!r} "
+                                 f"({saved[name]}); use a new --out folder")
+        return saved
+    config = {"model": args.model, "seed": 0 if args.seed is None else args.seed,
+              "batch_size": args.batch_size or defaults["batch_size"],
+              "lr": args.lr or defaults["lr"], "schedule_steps": args.steps}
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return config
+
+
+def _train(args) -> int:
+    _writable_folder(args.out)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from segen_jax import viz
+    from segen_jax.recipes import RECIPES
+    from segen_jax.train import train
+
+    recipe = RECIPES[args.model]
+    config = _config(args, recipe.defaults)
+    # The learning-rate schedule spans the first run's --steps; a resumed run keeps it.
+    graphdef, state, step = recipe.build(config["seed"], config["lr"], config["schedule_steps"])
+    state, history = train(step, state, recipe.batches(config["batch_size"], config["seed"]),
+                           steps=args.steps, out_dir=args.out, log_every=25,
+                           eval_fn=lambda s: {f"test_{k}": v for k, v in recipe.evaluate(graphdef, s).items()},
+                           eval_every=250,
+                           progress=not args.no_progress, description=args.model)
+    if history:
+        figure = viz.training_curves(history, title=f"segen-jax train {args.model}")
+        figure.savefig(args.out / "curves.png", dpi=90, bbox_inches="tight")
+    print(json.dumps({"model": args.model, **(history[-1] if history else {})}))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from segen_jax import checkpoint
+    from segen_jax.recipes import RECIPES
+
+    config_path = args.out / "config.json"
+    if not config_path.exists() or checkpoint.latest_step(args.out / "checkpoints") is None:
+        raise UsageError(f"--out {str(args.out)!r} holds no trained {args.model}: run "
+                         f"`segen-jax train {args.model} --steps N --out {args.out}` first")
+    config = json.loads(config_path.read_text())
+    if config["model"] != args.model:
+        raise UsageError(f"--out {str(args.out)!r} holds a {config['model']} run, not {args.model}")
+    recipe = RECIPES[args.model]
+    graphdef, template, _ = recipe.build(config["seed"], config["lr"], config["schedule_steps"])
+    state, _ = checkpoint.restore(args.out / "checkpoints", template)
+    print(json.dumps(recipe.evaluate(graphdef, state)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
