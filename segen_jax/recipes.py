@@ -35,10 +35,11 @@ def classifier_loss(model, batch, key):
 
 
 def build_classifier(seed: int, lr: float, steps: int):
-    """Classifier, Adam with a cosine decay of the learning rate from lr to 0 over `steps`."""
+    """Classifier, Adam with a cosine decay of the learning rate from lr to 0.05·lr over
+    `steps`, then 0.05·lr (so a run resumed past `steps` still learns)."""
     model = Classifier(rngs=nnx.Rngs(seed))
-    optimizer = nnx.Optimizer(model, optax.adam(optax.cosine_decay_schedule(lr, steps)),
-                              wrt=nnx.Param)
+    schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
+    optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
     graphdef, state = nnx_state(model, optimizer, seed=seed)
     return graphdef, state, nnx_step(graphdef, classifier_loss)
 

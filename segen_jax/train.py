@@ -86,16 +86,18 @@ def train(step_fn, state, data, *, steps: int, out_dir=None, log_every: int = 10
     progress: show a tqdm bar (a widget in Jupyter, text in logs).
     mesh: the device mesh (default: every visible device on a "data" axis).
 
-    Raises TrainingDiverged at the first step whose metrics are not finite, naming the step,
-    the metric, its last finite value and what to try.
+    Raises TrainingDiverged when a metric of some step is not finite, naming that step (the
+    first such), the metric, its last finite value and what to try. Metrics are fetched from
+    the device once per history row, so the error comes at the end of that row's window.
     """
     _check_counts(steps=steps, log_every=log_every, eval_every=eval_every,
-                    checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints)
+                  checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints)
     if checkpoint_every and out_dir is None:
         raise ValueError("train: checkpoint_every needs out_dir, got out_dir=None")
     mesh = parallel.data_mesh() if mesh is None else mesh
     state = parallel.replicate(state, mesh)
     start, history = 0, []
+    writer = jax.process_index() == 0  # with several processes, one writes metrics.jsonl
     if out_dir is not None:
         out_dir = pathlib.Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,8 @@ def train(step_fn, state, data, *, steps: int, out_dir=None, log_every: int = 10
         # Keep the rows up to the restored step; a run that stopped after its last
         # checkpoint left rows that the resumed run will write again.
         history = _read_history(out_dir / "metrics.jsonl", up_to=start)
-        (out_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+        if writer:
+            (out_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
     if start >= steps:
         return state, history
 
@@ -126,7 +129,7 @@ def train(step_fn, state, data, *, steps: int, out_dir=None, log_every: int = 10
             window.append(metrics)
             if examples_per_step is None:
                 examples_per_step = len(jax.tree.leaves(batch)[0])
-            is_eval = eval_fn is not None and (step == steps or (eval_every and step % eval_every == 0))
+            is_eval = eval_fn is not None and (step == steps or _every(step, eval_every))
             if step % log_every == 0 or step == steps or is_eval:
                 row = {"step": step, **guard.check(window, first_step=step - len(window) + 1)}
                 elapsed = time.perf_counter() - window_start
@@ -134,14 +137,14 @@ def train(step_fn, state, data, *, steps: int, out_dir=None, log_every: int = 10
                 if is_eval:
                     row.update({k: _to_float(v) for k, v in eval_fn(state).items()})
                 history.append(row)
-                if out_dir is not None:
+                if out_dir is not None and writer:
                     with (out_dir / "metrics.jsonl").open("a") as f:
                         f.write(json.dumps(row) + "\n")
                 bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4g}",
                                 rate=f"{rate:.0f} ex/s", refresh=False)
                 window, window_start = [], time.perf_counter()
             bar.update(1)
-            if out_dir is not None and (step == steps or (checkpoint_every and step % checkpoint_every == 0)):
+            if out_dir is not None and (step == steps or _every(step, checkpoint_every)):
                 checkpoint.save(out_dir / "checkpoints", step, state, extra={"step": step},
                                 max_to_keep=keep_checkpoints)
     finally:
@@ -176,6 +179,10 @@ class _Guard:
                 "learning rate (e.g. 10x smaller), checking the data range (inputs scaled to "
                 "[0, 1] or standardised, no nan/inf in the data), or gradient clipping "
                 "(optax.chain(optax.clip_by_global_norm(1.0), ...)).")
+
+
+def _every(step, period):
+    return period is not None and step % period == 0
 
 
 def _to_float(value):
