@@ -24,7 +24,16 @@ def data_mesh(devices=None) -> Mesh:
 def replicate(tree, mesh: Mesh):
     """Every array of `tree` copied to every device of `mesh` (parameters, optimizer state)."""
     sharding = NamedSharding(mesh, PartitionSpec())
-    return jax.tree.map(lambda x: jax.device_put(x, sharding), tree)
+
+    def put(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            # With several processes, device_put of a typed key onto the global mesh raises
+            # (JAX 0.10.2); its raw uint32 data goes through, then is wrapped back into a key.
+            data = jax.device_put(jax.random.key_data(x), sharding)
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+        return jax.device_put(x, sharding)
+
+    return jax.tree.map(put, tree)
 
 
 def shard_batch(batch, mesh: Mesh):

@@ -2,10 +2,7 @@
 `segen_jax.train.train` over `parallel.data_mesh()` and prints one JSON line, prefixed RESULT.
 
     python _parallel_worker.py local                 # every visible device (set XLA_FLAGS)
-    python _parallel_worker.py multihost ADDR N ID [--replicate-key-first]
-        # process ID of N, coordinator ADDR. --replicate-key-first puts the state's PRNG key on
-        # the global mesh before `train` (device_put of a typed key array onto a sharding with
-        # other processes' devices raises in JAX 0.10.2, so `parallel.replicate` fails on it).
+    python _parallel_worker.py multihost ADDR N ID   # process ID of N, coordinator ADDR
 
 Every run sees the same global batches (32 rows, the same seed); a process of a multi-host
 run feeds only its own rows of each (process-local data), as `train` expects.
@@ -31,7 +28,6 @@ def main(argv):
     import numpy as np
     import optax
     from flax import nnx
-    from jax.sharding import NamedSharding, PartitionSpec
 
     from segen_jax import parallel
     from segen_jax.data import batches
@@ -82,15 +78,10 @@ def main(argv):
     result["shards_hold_their_rows"] = all(  # each device's shard = its rows of the global batch
         np.array_equal(np.asarray(s.data), global_x[s.index]) for s in sharded[0].addressable_shards)
 
-    if "--replicate-key-first" in argv:
-        replicated = NamedSharding(mesh, PartitionSpec())
-        key = state["key"]
-        state["key"] = jax.random.wrap_key_data(
-            jax.device_put(jax.random.key_data(key), replicated), impl=jax.random.key_impl(key))
-
     state, history = train(step, state, data, steps=STEPS, mesh=mesh, log_every=1, progress=False)
     result["steps"] = [row["step"] for row in history]
     result["losses"] = [row["loss"] for row in history]
+    result["grad_norms"] = [row["grad_norm"] for row in history]
     leaves = jax.tree.leaves(state)
     result["state_replicated"] = all(
         leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == jax.device_count()
