@@ -10,9 +10,11 @@ import numpy as np
 def check_close(name: str, got, want, *, atol: float = 1e-5, rtol: float = 0.0) -> None:
     """Assert |got − want| <= atol + rtol·|want| elementwise and print `name: max |Δ| < atol ✓`.
 
-    got, want: arrays (or scalars) of the same shape.
+    got, want: arrays of the same shape, or `want` a scalar that every element must match.
     """
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if want.ndim == 0:  # a scalar `want` is compared with every element of `got`
+        want = np.broadcast_to(want, got.shape)
     if got.shape != want.shape:
         raise AssertionError(f"{name}: shapes differ: got {got.shape}, want {want.shape}")
     if not np.all(np.isfinite(got)):

@@ -158,3 +158,14 @@ def test_labels_count_must_match_images(tmp_path):
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(5))
     with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte holds \(5,\) labels, expected \(6,\)"):
         load_mnist("train", path=tmp_path)
+
+
+def test_sample_photo_is_a_real_photograph():
+    from segen_jax.data import sample_photo
+
+    gray, rgb = sample_photo(), sample_photo(gray=False)
+    assert gray.shape == (600, 512) and gray.dtype == np.float32
+    assert rgb.shape == (600, 512, 3)
+    assert 0.0 <= gray.min() < 0.1 and 0.9 < gray.max() <= 1.0
+    # A photograph has smooth regions: neighbouring pixels correlate strongly, unlike noise.
+    assert np.corrcoef(gray[:, 1:].ravel(), gray[:, :-1].ravel())[0, 1] > 0.9

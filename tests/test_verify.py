@@ -28,6 +28,13 @@ def test_check_close_fails_with_the_error_and_where():
         check_close("g", [0.0, 0.1], [0.0, 0.0], atol=1e-3)
 
 
+def test_check_close_scalar_want_applies_to_every_element(capsys):
+    check_close("zeros", np.zeros((2, 3)), 0.0, atol=1e-9)
+    assert capsys.readouterr().out == "zeros: max |Δ| < 1e-09 ✓\n"
+    with pytest.raises(AssertionError, match=r"worst at index \(1, 2\)"):
+        check_close("one off", np.array([[0, 0, 0], [0, 0, 1.0]]), 0.0, atol=1e-3)
+
+
 def test_check_close_shape_and_nan():
     with pytest.raises(AssertionError, match="shapes differ"):
         check_close("s", np.zeros(2), np.zeros(3))
