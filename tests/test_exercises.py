@@ -61,3 +61,58 @@ def batch_loss(params, x, y):
 def test_per_example_grads_mistakes_get_their_hint(capsys, fn, hint):
     ok, out = verdict(capsys, exercises.check_per_example_grads, fn)
     assert not ok and out.startswith("✗ not yet") and hint in out
+
+
+# ---- chapter 1 ---------------------------------------------------------------------------------
+from solutions import ch01_convolution as sol1  # noqa: E402
+
+
+@pytest.mark.parametrize("check, fn", [
+    (exercises.check_output_size, sol1.output_size),
+    (exercises.check_im2col, sol1.im2col),
+    (exercises.check_conv_weight_grad, sol1.conv_weight_grad),
+])
+def test_chapter1_solutions_pass(capsys, check, fn):
+    ok, out = verdict(capsys, check, fn)
+    assert ok and out.startswith("✓ correct"), out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda n, k, s, p, d: (n + 2 * p - k) // s + 1, "dilation d spreads"),
+    (lambda n, k, s, p, d: (n + p - d * (k - 1) - 1) // s + 1, "*both* sides"),
+    (lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) // s, "+ 1"),
+    (lambda n, k, s, p, d: -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1, "round the number of strides down"),
+    (lambda n, k, s, p, d: n, "the output has"),
+    (unsolved, "not implemented yet"),
+])
+def test_output_size_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_output_size, fn)
+    assert not ok and hint in out, out
+
+
+def im2col_channel_first(x, k):
+    h, w = x.shape[0] - k + 1, x.shape[1] - k + 1
+    return jnp.stack([x[p:p + h, q:q + w, c] for c in range(x.shape[2])
+                      for p in range(k) for q in range(k)], axis=-1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (im2col_channel_first, "wrong order"),
+    (lambda x, k: x, "expected patches of shape"),
+    (lambda x, k: sol1.im2col(x, k) + 1.0, "must hold x[i:i+k, j:j+k, :]"),
+    (unsolved, "not implemented yet"),
+])
+def test_im2col_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_im2col, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda x, dy: sol1.conv_weight_grad(x, dy)[::-1, ::-1], "flipped"),
+    (lambda x, dy: jnp.zeros((2, 2)), "shape of w"),
+    (lambda x, dy: 2 * sol1.conv_weight_grad(x, dy), "wrong values"),
+    (unsolved, "not implemented yet"),
+])
+def test_conv_weight_grad_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_conv_weight_grad, fn)
+    assert not ok and hint in out, out
