@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.segen-installed
 PIP_VERSION := 26.3
 PORT   ?= 8888
 
-.PHONY: lab test venv clean
+.PHONY: lab test bench venv clean
 
 # Install (again) whenever the package definition or the pins change.
 $(STAMP): pyproject.toml constraints.txt
@@ -26,6 +26,12 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg --durations=10
+
+# Speed against references in one process (PyTorch CPU is installed for this only).
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) -m benchmarks.step_variants
+	$(PY) -m benchmarks.classifier_vs_torch
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

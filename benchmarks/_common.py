@@ -2,6 +2,7 @@
 import datetime
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,11 +37,11 @@ def environment(extra=()) -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- command: `{sys.executable.rsplit('/', 3)[-3] if '.venv' in sys.executable else 'python'}"
-        f"/bin/python -m {_module_name()}`",
+        f"- command: `python -m {_module_name()}` (python = {sys.executable})",
         f"- python {platform.python_version()}, " + ", ".join(f"{n} {version(n)}" for n in names),
         f"- CPU: {cpu_model()}, {os.cpu_count()} cores (os.cpu_count()), {platform.machine()}",
-        f"- load average (1, 5, 15 min) at start: {load}",
+        f"- load average (1, 5, 15 min) at start: {load} (later lines: the mean CPU use of other "
+        "processes while this one ran, from /proc/stat minus getrusage)",
     ]
     return "\n".join(lines)
 
@@ -51,8 +52,35 @@ def _module_name() -> str:
     return spec.name if spec is not None else os.path.basename(sys.argv[0])
 
 
+def _cpu_seconds():
+    """(busy CPU seconds of the whole machine, CPU seconds of this process) so far."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...: busy = all but idle, iowait
+        busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        busy = float("nan")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return busy, own.ru_utime + own.ru_stime
+
+
+_last = [time.monotonic(), *_cpu_seconds()]
+DISTURBED_CORES = 0.25
+
+
 def load_now() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    """The load average (it counts this process's own threads too) and, since the previous
+    call (or the import), the mean number of cores busy with *other* processes."""
+    now, (busy, own) = time.monotonic(), _cpu_seconds()
+    wall, busy0, own0 = now - _last[0], _last[1], _last[2]
+    _last[:] = [now, busy, own]
+    others = max(0.0, (busy - busy0) - (own - own0)) / max(wall, 1e-9)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    note = (" (**disturbed**: another process held a core; PyTorch's OpenMP threads suffer most; "
+            "rerun on an idle machine)" if others > DISTURBED_CORES else "")
+    return (f"load average {load}; other processes used {others:.2f} of {os.cpu_count()} cores "
+            f"over the last {wall:.0f} s{note}")
 
 
 def calibrate(run, *, target_s: float, minimum: int = 10) -> int:
@@ -93,9 +121,20 @@ def spread(values) -> str:
     return f"±{100 * (max(values) - min(values)) / 2 / m:.0f}%"
 
 
+def _numeric(cell) -> bool:
+    text = str(cell).replace(",", "").replace("n/a", "0").split(" ")[0].lstrip("+-").rstrip("%x")
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def table(header, rows) -> str:
+    """A markdown table; columns whose cells all start with a number are right-aligned."""
+    right = [all(_numeric(r[i]) for r in rows) for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+             "|" + "|".join("---:" if r else "---" for r in right) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
