@@ -10,7 +10,6 @@ Mistakes in the options end with a one-line message and exit status 2.
 """
 import argparse
 import json
-import os
 import pathlib
 import sys
 
@@ -125,7 +124,8 @@ def _config(args, defaults):
 
 def _train(args) -> int:
     _writable_folder(args.out)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib.pyplot as plt
+
     from segen_jax import viz
     from segen_jax.recipes import RECIPES
     from segen_jax.train import train
@@ -142,6 +142,7 @@ def _train(args) -> int:
     if history:
         figure = viz.training_curves(history, title=f"segen-jax train {args.model}")
         figure.savefig(args.out / "curves.png", dpi=90, bbox_inches="tight")
+        plt.close(figure)
     print(json.dumps({"model": args.model, **(history[-1] if history else {})}))
     return 0
 

@@ -1,5 +1,6 @@
 """`segen-jax`: train / resume / eval round trip, --help, and one-line errors for bad options."""
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -80,3 +81,12 @@ def test_bad_options_exit_with_one_line(tmp_path, args, message):
     assert len(lines) == 1 and lines[0].startswith("segen-jax: error:"), result.stderr
     assert message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_cli_leaves_the_environment_alone(tmp_path, capsys):
+    """The CLI runs in-process here; an environment variable it set (e.g. MPLBACKEND) would
+    leak into the notebook kernels that nbval starts later in the same test session."""
+    before = dict(os.environ)
+    cli.main(["train", "classifier", "--steps", "1", "--out", str(tmp_path / "r"),
+              "--batch-size", "8", "--no-progress"])
+    assert dict(os.environ) == before
