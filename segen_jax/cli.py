@@ -25,24 +25,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _int_at_least(lowest):
+    """An argparse type: a whole number >= lowest."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be >= {lowest}, got {value}")
+        return value
 
-
-def _nonnegative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return parse
 
 
 def _positive_float(text):
@@ -61,13 +55,13 @@ def make_parser():
     train = commands.add_parser("train", help="train MODEL, or resume it in --out DIR",
                                 description="Train MODEL; resumes from DIR's newest checkpoint.")
     train.add_argument("model", choices=MODELS, help="which model: %(choices)s")
-    train.add_argument("--steps", type=_nonnegative_int, required=True,
+    train.add_argument("--steps", type=_int_at_least(0), required=True,
                        help="total number of training steps (a larger value resumes a run)")
     train.add_argument("--out", type=pathlib.Path, required=True,
                        help="output folder: metrics.jsonl, checkpoints/, curves.png, config.json")
-    train.add_argument("--seed", type=_nonnegative_int, default=None,
+    train.add_argument("--seed", type=_int_at_least(0), default=None,
                        help="seed for initialisation, data order and augmentation (default 0)")
-    train.add_argument("--batch-size", type=_positive_int, default=None,
+    train.add_argument("--batch-size", type=_int_at_least(1), default=None,
                        help="examples per step (default: the model's, 64 for classifier)")
     train.add_argument("--lr", type=_positive_float, default=None,
                        help="peak learning rate (default: the model's, 2e-3 for classifier)")
