@@ -12,7 +12,6 @@ into a different model fails with the first mismatched path and both shapes.
 import pathlib
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 

@@ -24,7 +24,6 @@ def main(argv):
         raise SystemExit(f"unknown mode {mode!r}")
 
     import jax
-    import jax.numpy as jnp
     import numpy as np
     import optax
     from flax import nnx
