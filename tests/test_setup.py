@@ -82,7 +82,9 @@ def test_every_direct_dependency_is_pinned_inside_its_range():
 
 def test_runtime_dependencies_are_the_agreed_few():
     names = {Requirement(r).name for r in PYPROJECT["project"]["dependencies"]}
-    assert names == {"jax", "flax", "optax", "orbax-checkpoint", "numpy", "matplotlib", "tqdm"}
+    # scipy comes with jax anyway; segen_jax.metrics uses its distance transform directly.
+    assert names == {"jax", "flax", "optax", "orbax-checkpoint", "numpy", "matplotlib", "tqdm",
+                     "scipy"}
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
 
 

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from segen_jax.ops import max_pool2d
+
 
 class Classifier(nnx.Module):
     """Logits (B, num_classes) of images (B, 28, 28, in_channels) (any H, W divisible by 4)."""
@@ -32,9 +34,9 @@ class Classifier(nnx.Module):
             raise ValueError(f"Classifier: images must have shape (B, {expected[0]}, "
                              f"{expected[1]}, {expected[2]}), got {tuple(images.shape)}")
         x = jax.nn.relu(self.conv1b(jax.nn.relu(self.conv1a(images))))
-        x = nnx.max_pool(x, (2, 2), strides=(2, 2))
+        x = max_pool2d(x, 2)
         x = jax.nn.relu(self.conv2b(jax.nn.relu(self.conv2a(x))))
-        x = nnx.max_pool(x, (2, 2), strides=(2, 2))
+        x = max_pool2d(x, 2)
         return jax.nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
 
     def __call__(self, images):

@@ -1,6 +1,9 @@
 """From-scratch ops in plain jax.numpy / lax, each checked against XLA's own in the tests."""
 from segen_jax.ops.conv import (conv2d, conv2d_backward, conv2d_im2col, conv_output_size,
                                 convolve2d, im2col, receptive_field)
+from segen_jax.ops.pool import (avg_pool2d, avg_pool2d_backward, global_avg_pool, max_pool2d,
+                                max_pool2d_backward)
 
-__all__ = ["conv2d", "conv2d_backward", "conv2d_im2col", "conv_output_size", "convolve2d",
-           "im2col", "receptive_field"]
+__all__ = ["avg_pool2d", "avg_pool2d_backward", "conv2d", "conv2d_backward", "conv2d_im2col",
+           "conv_output_size", "convolve2d", "global_avg_pool", "im2col", "max_pool2d",
+           "max_pool2d_backward", "receptive_field"]

@@ -1,0 +1,130 @@
+"""segen_jax.metrics against plain loop-and-set references written from the definitions."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from segen_jax.metrics import (boundary_f1, confusion_matrix, iou_from_confusion,
+                               label_boundaries, mean_iou, pixel_accuracy)
+
+
+@st.composite
+def label_maps(draw, ignore=False):
+    k = draw(st.integers(1, 5))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    # blocky maps (labels constant on 1..3-pixel cells) so boundaries are not everywhere
+    cell = draw(st.integers(1, 3))
+    coarse = lambda: np.kron(rng.integers(0, k, (shape[0], -(-shape[1] // cell),
+                                                 -(-shape[2] // cell))),
+                             np.ones((1, cell, cell), int))[:, :shape[1], :shape[2]]
+    pred, target = coarse(), coarse()
+    if ignore:
+        target = np.where(rng.random(shape) < 0.2, 255, target)
+    return pred, target, k
+
+
+def reference_confusion(pred, target, k, ignore_index=None):
+    c = np.zeros((k, k), int)
+    for p, t in zip(pred.ravel(), target.ravel()):
+        if t != ignore_index:
+            c[t, p] += 1
+    return c
+
+
+@given(label_maps(ignore=True))
+def test_confusion_iou_and_accuracy_match_the_definitions(maps):
+    pred, target, k = maps
+    c = confusion_matrix(pred, target, k, ignore_index=255)
+    np.testing.assert_array_equal(c, reference_confusion(pred, target, k, 255))
+    keep = target != 255
+    ious = []
+    for cls in range(k):
+        inter = np.sum((pred == cls) & (target == cls) & keep)
+        union = np.sum(((pred == cls) | (target == cls)) & keep)
+        ious.append(inter / union if union else np.nan)
+    miou, per_class = mean_iou(pred, target, k, ignore_index=255)
+    np.testing.assert_allclose(per_class, ious, rtol=1e-12)
+    if not np.all(np.isnan(ious)):
+        assert miou == pytest.approx(np.nanmean(ious))
+    accuracy = pixel_accuracy(pred, target, k, ignore_index=255)
+    assert accuracy == pytest.approx(np.mean(pred[keep] == target[keep]) if keep.any() else 0.0)
+
+
+def test_absent_classes_are_left_out_of_the_mean():
+    target = np.array([[0, 0, 1, 1]])
+    pred = np.array([[0, 1, 1, 1]])
+    miou, per_class = mean_iou(pred, target, 4)
+    np.testing.assert_allclose(per_class[:2], [1 / 2, 2 / 3])
+    assert np.isnan(per_class[2:]).all()
+    assert miou == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert iou_from_confusion(np.eye(3, dtype=int))[0] == 1.0
+
+
+def reference_boundary_f1(pred, target, tolerance):
+    """All-pairs distances between boundary pixels, per image, pooled."""
+    hits_p = hits_t = n_p = n_t = 0
+    for p, t in zip(pred, target):
+        bp, bt = np.argwhere(label_boundaries(p)), np.argwhere(label_boundaries(t))
+        n_p, n_t = n_p + len(bp), n_t + len(bt)
+        if len(bp) and len(bt):
+            d = np.sqrt(((bp[:, None, :] - bt[None, :, :]) ** 2).sum(-1))
+            hits_p += np.sum(d.min(1) <= tolerance)
+            hits_t += np.sum(d.min(0) <= tolerance)
+    if n_p == n_t == 0:
+        return 1.0
+    if not (n_p and n_t and hits_p + hits_t):
+        return 0.0
+    precision, recall = hits_p / n_p, hits_t / n_t
+    return 2 * precision * recall / (precision + recall)
+
+
+@given(label_maps(), st.sampled_from([0, 1, 1.5, 2, 3]))
+def test_boundary_f1_matches_all_pairs_distances(maps, tolerance):
+    pred, target, k = maps
+    assert boundary_f1(pred, target, k, tolerance=tolerance) == pytest.approx(
+        reference_boundary_f1(pred, target, tolerance))
+
+
+def test_boundaries_of_a_square_and_f1_under_a_shift():
+    target = np.zeros((12, 12), int)
+    target[3:7, 3:7] = 1
+    edge = label_boundaries(target)
+    # the label changes between rows 2|3 and 6|7 and columns 2|3 and 6|7: both sides marked
+    assert edge[2, 4] and edge[3, 4] and edge[6, 4] and edge[7, 4] and not edge[4, 4]
+    assert boundary_f1(target, target, 2) == 1.0
+    shifted = np.roll(target, 1, axis=1)
+    assert boundary_f1(shifted, target, 2, tolerance=1) == 1.0
+    assert boundary_f1(shifted, target, 2, tolerance=0) < 1.0
+    assert boundary_f1(np.zeros_like(target), target, 2) == 0.0
+    assert boundary_f1(np.zeros_like(target), np.zeros_like(target), 2) == 1.0
+
+
+def test_ignored_pixels_make_no_boundaries():
+    target = np.array([[0, 255, 1, 1]])
+    pred = np.array([[0, 1, 1, 1]])
+    assert not label_boundaries(target, 255).any()
+    assert confusion_matrix(pred, target, 2, ignore_index=255).sum() == 3
+    # pred's boundary pixels: 0|1 at columns 0 and 1; column 1 is ignored, column 0 is not
+    assert boundary_f1(pred, target, 2, ignore_index=255) == 0.0
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3), ValueError,
+     r"confusion_matrix: pred holds labels \[3\] outside \[0, 3\)"),
+    (lambda: mean_iou(np.array([0, 1]), np.array([-1, 255]), 3, ignore_index=255), ValueError,
+     r"mean_iou: target holds labels \[-1\] outside \[0, 3\) or ignore_index = 255"),
+    (lambda: pixel_accuracy(np.array([0, 1]), np.array([0, 255]), 3), ValueError,
+     r"target holds labels \[255\] outside \[0, 3\)$"),
+    (lambda: confusion_matrix(np.array([0.0]), np.array([0]), 3), TypeError,
+     r"pred must hold integer class labels, got dtype float64"),
+    (lambda: confusion_matrix(np.zeros((2, 2), int), np.zeros((2, 3), int), 3), ValueError,
+     r"pred and target must have the same shape, got \(2, 2\) and \(2, 3\)"),
+    (lambda: confusion_matrix(np.zeros(2, int), np.zeros(2, int), 0), ValueError,
+     r"num_classes must be an int >= 1, got 0"),
+    (lambda: boundary_f1(np.zeros((2, 2), int), np.zeros((2, 2), int), 2, tolerance=-1),
+     ValueError, r"boundary_f1: tolerance must be a number of pixels >= 0, got -1"),
+])
+def test_bad_labels_are_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
