@@ -1,6 +1,7 @@
 """Each checker accepts the solution and answers each typical mistake with its own hint."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from segen_jax import exercises
@@ -115,4 +116,90 @@ def test_im2col_mistakes(capsys, fn, hint):
 ])
 def test_conv_weight_grad_mistakes(capsys, fn, hint):
     ok, out = verdict(capsys, exercises.check_conv_weight_grad, fn)
+    assert not ok and hint in out, out
+
+
+# ---- chapter 2 ---------------------------------------------------------------------------------
+from solutions import ch02_pooling as sol2  # noqa: E402
+
+
+def test_avg_pool_counts_are_the_librarys_divisor():
+    """The checker's reference (and the solution) is the divisor avg_pool2d really uses."""
+    from segen_jax.ops.pool import _counts
+    for n, k, s, p in [(5, 3, 1, 1), (7, 3, 2, 1), (28, 3, 2, 1), (4, 4, 1, 3), (9, 4, 3, 2)]:
+        out = (n + 2 * p - k) // s + 1
+        assert list(sol2.avg_pool_counts(n, k, s, p)) == list(_counts(n, k, s, p, out))
+
+
+@pytest.mark.parametrize("check, fn", [
+    (exercises.check_max_pool, sol2.max_pool),
+    (exercises.check_max_pool_backward, sol2.max_pool_backward),
+    (exercises.check_avg_pool_counts, sol2.avg_pool_counts),
+])
+def test_chapter2_solutions_pass(capsys, check, fn):
+    ok, out = verdict(capsys, check, fn)
+    assert ok and out.startswith("✓ correct"), out
+
+
+def windows_reduce(reduce):
+    def pool(x, k):
+        h, w = x.shape[0] // k, x.shape[1] // k
+        return reduce(x[:h * k, :w * k].reshape(h, k, w, k), axis=(1, 3))
+    return pool
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda x, k: np.maximum.reduce([x[p:x.shape[0] - k + 1 + p, q:x.shape[1] - k + 1 + q]
+                                     for p in range(k) for q in range(k)]), "that is stride 1"),
+    (lambda x, k: np.maximum.reduce([np.pad(x, ((0, -x.shape[0] % k), (0, -x.shape[1] % k)),
+                                            constant_values=-np.inf)[p::k, q::k]
+                                     for p in range(k) for q in range(k)]), "are dropped"),
+    (windows_reduce(np.mean), "that is average pooling"),
+    (windows_reduce(np.min), "the minimum"),
+    (lambda x, k: sol2.max_pool(x, k) + 1, "wrong values"),
+    (unsolved, "not implemented yet"),
+])
+def test_max_pool_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_max_pool, fn)
+    assert not ok and hint in out, out
+
+
+def max_pool_backward_by(pick):
+    def backward(x, dy, k):
+        dx = np.zeros(x.shape, np.float32)
+        for i in range(dy.shape[0]):
+            for j in range(dy.shape[1]):
+                window = x[i * k:(i + 1) * k, j * k:(j + 1) * k].ravel()
+                for t, share in pick(window):
+                    dx[i * k + t // k, j * k + t % k] += share * dy[i, j]
+        return dx
+    return backward
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (max_pool_backward_by(lambda w: [(t, 1 / np.sum(w == w.max()))
+                                     for t in np.flatnonzero(w == w.max())]), "split dy"),
+    (max_pool_backward_by(lambda w: [(t, 1.0) for t in np.flatnonzero(w == w.max())]),
+     "counted twice"),
+    (max_pool_backward_by(lambda w: [(np.flatnonzero(w == w.max())[-1], 1.0)]), "the last"),
+    (max_pool_backward_by(lambda w: [(t, 1 / w.size) for t in range(w.size)]),
+     "gradient of average pooling"),
+    (lambda x, dy, k: dy, "dx has the shape of x"),
+    (lambda x, dy, k: -sol2.max_pool_backward(x, dy, k), "wrong values"),
+    (unsolved, "not implemented yet"),
+])
+def test_max_pool_backward_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_max_pool_backward, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda n, k, s, p: np.full((n + 2 * p - k) // s + 1, k), "counts the padding"),
+    (lambda n, k, s, p: np.full((n + 2 * p - k) // s + 1, k * k), "one axis only"),
+    (lambda n, k, s, p: sol2.avg_pool_counts(n, k, s, p)[:-1], "windows, got"),
+    (lambda n, k, s, p: np.minimum(np.arange((n + 2 * p - k) // s + 1) * s + k, n), "expected"),
+    (unsolved, "not implemented yet"),
+])
+def test_avg_pool_counts_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_avg_pool_counts, fn)
     assert not ok and hint in out, out

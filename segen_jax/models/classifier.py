@@ -1,26 +1,34 @@
 """A small CNN for 28x28 digits; its penultimate layer is the GAN chapter's feature network.
 
-    x (B, 28, 28, C) → [conv3x3 → ReLU → conv3x3 → ReLU → maxpool 2] × 2 → flatten (7·7·2w)
+    x (B, 28, 28, C) → [conv3x3 → ReLU → conv3x3 → ReLU → pool 2] × 2 → flatten (7·7·2w)
       → dense(features) → ReLU  =: φ(x) ∈ R^features  → dense(num_classes) = logits
 
-With the defaults (width w = 16, 128 features): 218,490 parameters.
+pool 2 halves H and W: "max" (the default) is 2x2 max pooling, "avg" 2x2 average pooling and
+"stride" keeps every second pixel, x[:, ::2, ::2] (a stride-2 subsampling without pooling,
+what chapter 2 compares pooling with). With the defaults (width w = 16, 128 features):
+218,490 parameters, whatever the pool.
 """
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from segen_jax.ops import max_pool2d
+from segen_jax.ops import avg_pool2d, max_pool2d
+
+POOLS = {"max": lambda x: max_pool2d(x, 2), "avg": lambda x: avg_pool2d(x, 2),
+         "stride": lambda x: x[:, ::2, ::2]}
 
 
 class Classifier(nnx.Module):
     """Logits (B, num_classes) of images (B, 28, 28, in_channels) (any H, W divisible by 4)."""
 
     def __init__(self, num_classes: int = 10, *, in_channels: int = 1, width: int = 16,
-                 features: int = 128, image_size: int = 28, rngs: nnx.Rngs):
+                 features: int = 128, image_size: int = 28, pool: str = "max", rngs: nnx.Rngs):
         if image_size % 4:
             raise ValueError(f"Classifier: image_size must be divisible by 4, got {image_size}")
+        if pool not in POOLS:
+            raise ValueError(f"Classifier: pool must be one of {sorted(POOLS)}, got {pool!r}")
         conv = lambda cin, cout: nnx.Conv(cin, cout, (3, 3), padding="SAME", rngs=rngs)
-        self.image_size, self.in_channels = image_size, in_channels
+        self.image_size, self.in_channels, self.pool = image_size, in_channels, pool
         self.conv1a, self.conv1b = conv(in_channels, width), conv(width, width)
         self.conv2a, self.conv2b = conv(width, 2 * width), conv(2 * width, 2 * width)
         flat = (image_size // 4) ** 2 * 2 * width
@@ -34,9 +42,9 @@ class Classifier(nnx.Module):
             raise ValueError(f"Classifier: images must have shape (B, {expected[0]}, "
                              f"{expected[1]}, {expected[2]}), got {tuple(images.shape)}")
         x = jax.nn.relu(self.conv1b(jax.nn.relu(self.conv1a(images))))
-        x = max_pool2d(x, 2)
+        x = POOLS[self.pool](x)
         x = jax.nn.relu(self.conv2b(jax.nn.relu(self.conv2a(x))))
-        x = max_pool2d(x, 2)
+        x = POOLS[self.pool](x)
         return jax.nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
 
     def __call__(self, images):
