@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
 	$(PY) -m benchmarks.step_variants
 	$(PY) -m benchmarks.classifier_vs_torch
+	$(PY) -m benchmarks.conv
+	$(PY) -m benchmarks.pool
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
