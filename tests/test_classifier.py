@@ -20,12 +20,26 @@ def test_shapes_and_parameter_count():
     assert n == 160 + 2320 + 4640 + 9248 + 200832 + 1290 == 218490
 
 
+@pytest.mark.parametrize("pool", ["avg", "stride"])
+def test_every_pool_keeps_the_shapes_and_parameters(pool):
+    model = Classifier(pool=pool, rngs=nnx.Rngs(0))
+    x = jax.random.uniform(jax.random.key(0), (2, 28, 28, 1))
+    assert model(x).shape == (2, 10)
+    n = sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    assert n == 218490
+    # same weights, another pool: other logits (the pool is really used)
+    maxpool = Classifier(pool="max", rngs=nnx.Rngs(0))
+    assert not np.allclose(model(x), maxpool(x), atol=1e-4)
+
+
 def test_bad_input_shape_is_named():
     model = Classifier(rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"images must have shape \(B, 28, 28, 1\), got \(28, 28\)"):
         model(jnp.zeros((28, 28)))
     with pytest.raises(ValueError, match="image_size must be divisible by 4, got 30"):
         Classifier(image_size=30, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"pool must be one of \['avg', 'max', 'stride'\], got 'min'"):
+        Classifier(pool="min", rngs=nnx.Rngs(0))
 
 
 def test_random_shift_moves_each_image_by_an_integer_offset():
