@@ -15,6 +15,9 @@ Output size per axis (PyTorch's ConvTranspose2d rule):
     H' = (H − 1)·s − 2p + d·(k − 1) + output_padding + 1.
 conv2d maps ⌊…⌋ several input sizes to the same output size when s > 1; output_padding
 (0 ≤ output_padding < s) picks which one, extra rows added at the bottom/right.
+
+Computed, for dilation 1, in the sub-pixel form (_subpixel: s² phases, each an ordinary small
+convolution, interleaved), which skips the zeros; otherwise as the correlation above.
 """
 import jax.numpy as jnp
 from jax import lax
@@ -80,6 +83,9 @@ def conv_transpose2d(y, w, b=None, *, stride=1, padding=0, output_padding=0, dil
                          f"output_padding {output_padding!r} and stride {stride!r}")
     for n, k, si, pi, oi, di in zip(y.shape[1:3], w.shape[:2], s, p, op, d):
         _sizes(fn, n, k, si, pi, oi, di)
+    if d == (1, 1):
+        x = _subpixel(y, w, s, p, op)
+        return x if b is None else x + b
     # s − 1 zeros between rows/cols; d·(k − 1) − p around (negative: crop); output_padding more
     # at the bottom/right. lax.pad does all three, and crops for negative amounts.
     edges = [(di * (k - 1) - pi, di * (k - 1) - pi + oi, si - 1)
@@ -88,3 +94,30 @@ def conv_transpose2d(y, w, b=None, *, stride=1, padding=0, output_padding=0, dil
     w_t = jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)          # (kh, kw, C_out, C_in), flipped
     x = conv2d(y_up, w_t, dilation=d)
     return x if b is None else x + b
+
+
+def _subpixel(y, w, s, p, op):
+    """conv_transpose2d for dilation 1 without the zeros: one small convolution per phase.
+
+    Along one axis, output row a = q·s + r − p (phase r = (a + p) mod s) only meets kernel taps
+    k ≡ r (mod s): x[q·s + r] = Σ_m y[q − m]·w[r + m·s]. So every phase is an ordinary
+    convolution of y with the sub-kernel w[r::s] (M = ⌈k/s⌉ taps, zero-filled), and all s_h·s_w
+    phases are one conv2d with s_h·s_w·C_in output channels, interleaved afterwards
+    (depth-to-space). It does the k²·C_in·C_out multiply-adds per input pixel that the
+    definition needs; the zero-inserted form does s² times as many, mostly with zeros.
+    """
+    (kh, kw, c_in, c_out), (sh, sw) = w.shape, s
+    mh, mw = -(-kh // sh), -(-kw // sw)
+    w = jnp.pad(w, ((0, mh * sh - kh), (0, mw * sw - kw), (0, 0), (0, 0)))
+    # w_sub[m', n', o, r_h, r_w, c] = w[r_h + (M_h − 1 − m')·s_h, r_w + (M_w − 1 − n')·s_w, c, o]
+    w_sub = jnp.flip(w.reshape(mh, sh, mw, sw, c_in, c_out), (0, 2))
+    w_sub = w_sub.transpose(0, 2, 5, 1, 3, 4).reshape(mh, mw, c_out, sh * sw * c_in)
+    # M − 1 zeros before y (the sum reaches back M − 1 rows), M after (room for output_padding)
+    y_pad = jnp.pad(y, ((0, 0), (mh - 1, mh), (mw - 1, mw), (0, 0)))
+    phases = conv2d(y_pad, w_sub)                          # (N, Q_h, Q_w, s_h·s_w·C_in)
+    n, qh, qw, _ = phases.shape
+    full = phases.reshape(n, qh, qw, sh, sw, c_in).transpose(0, 1, 3, 2, 4, 5)
+    full = full.reshape(n, qh * sh, qw * sw, c_in)           # row q·s + r of the uncropped x
+    out = [(m - 1) * si - 2 * pi + k + oi for m, si, pi, k, oi in
+           zip(y.shape[1:3], s, p, (kh, kw), op)]
+    return full[:, p[0]:p[0] + out[0], p[1]:p[1] + out[1], :]
