@@ -1,0 +1,146 @@
+"""Fully convolutional segmenters: the course source's small FCN, and FCN-32s/16s/8s.
+
+Both map images (N, H, W, C) to per-pixel class scores (N, H, W, K); softmax over the last axis
+gives each pixel's class probabilities (never one sigmoid for K > 2 classes).
+
+TinyFCN (the source text's network, made correct):
+    x → [conv3x3 → ReLU]×2 =: skip (H, W, w) → maxpool 2 → [conv3x3 → ReLU]×2 (H/2, 2w)
+      → transposed conv ×2 (H, W, w) → concat(·, skip) (H, W, 2w) → conv3x3 → ReLU → conv1x1 → K
+    "SAME" padding keeps the skip and the upsampled map the same size (H divisible by 2).
+
+FCN (Long, Shelhamer & Darrell, CVPR 2015), on a small VGG-style backbone of width w:
+    5 blocks [conv3x3 → ReLU]×2 → maxpool 2, widths w, 2w, 4w, 8w, 8w (pool3: stride 8,
+    pool4: stride 16, pool5: stride 32) → "fc6" conv3x3 (8w → 16w) → ReLU → "fc7" conv1x1
+    → ReLU → score conv1x1 → K                                              (stride 32)
+    32s: bilinear ×32 of the score map
+    16s: s16 = up×2(score) + score_pool4(pool4);        bilinear ×16 of s16
+     8s: s8  = up×2(s16)   + score_pool3(pool3);        bilinear ×8  of s8
+    up×2 are learned transposed convolutions (kernel 4, stride 2, padding 1) initialised to
+    bilinear upsampling; score_pool* are 1x1 convolutions initialised to zero, so a fresh 16s or
+    8s starts out as the coarser net and learns how much detail the skip adds; the last
+    upsampling is fixed bilinear interpolation, as in the paper. H and W must be divisible by 32.
+"""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from segen_jax.ops import bilinear_kernel, bilinear_upsample, conv_transpose2d, max_pool2d
+
+VARIANTS = {"32s": 32, "16s": 16, "8s": 8}
+
+
+class ConvTranspose(nnx.Module):
+    """Learned upsampling x (N, H, W, C_in) -> (N, H', W', C_out) with ops.conv_transpose2d,
+    H' = (H − 1)·stride − 2·padding + kernel_size. The kernel is stored as the conv2d whose
+    adjoint this is: (k, k, C_out, C_in). init="bilinear" (C_in == C_out, stride = factor) starts
+    as bilinear upsampling; "lecun" draws lecun_normal weights."""
+
+    def __init__(self, in_features, out_features, kernel_size, *, stride, padding=0,
+                 init="lecun", rngs: nnx.Rngs):
+        k = kernel_size
+        if init == "bilinear":
+            if in_features != out_features or k != 2 * stride - stride % 2:
+                raise ValueError(f"ConvTranspose: init='bilinear' needs in_features == "
+                                 f"out_features and kernel_size = 2·stride − stride mod 2, got "
+                                 f"{in_features} → {out_features}, kernel {k}, stride {stride}")
+            kernel = bilinear_kernel(stride, in_features)
+        elif init == "lecun":
+            kernel = nnx.initializers.lecun_normal()(rngs.params(), (k, k, out_features,
+                                                                     in_features))
+        else:
+            raise ValueError(f"ConvTranspose: init must be 'bilinear' or 'lecun', got {init!r}")
+        self.kernel = nnx.Param(kernel)
+        self.bias = nnx.Param(jnp.zeros((out_features,)))
+        self.stride, self.padding = stride, padding
+
+    def __call__(self, x):
+        return conv_transpose2d(x, self.kernel[...], self.bias[...], stride=self.stride,
+                                padding=self.padding)
+
+
+def _conv(cin, cout, k, rngs, **kw):
+    return nnx.Conv(cin, cout, (k, k), padding="SAME", rngs=rngs, **kw)
+
+
+def _check_images(name, images, channels, stride):
+    if images.ndim != 4 or images.shape[3] != channels:
+        raise ValueError(f"{name}: images must have shape (N, H, W, {channels}), got "
+                         f"{tuple(images.shape)}")
+    h, w = images.shape[1:3]
+    if h % stride or w % stride:
+        fit = (-(-h // stride) * stride, -(-w // stride) * stride)
+        raise ValueError(f"{name}: H and W must be divisible by the output stride {stride}, got "
+                         f"{h}x{w} (images {tuple(images.shape)}); pad them to {fit[0]}x{fit[1]} "
+                         f"and crop the prediction back")
+
+
+class TinyFCN(nnx.Module):
+    """The course source's small FCN (module docstring): images (N, H, W, in_channels), H and W
+    even -> logits (N, H, W, num_classes)."""
+
+    def __init__(self, num_classes, *, in_channels=1, width=16, rngs: nnx.Rngs):
+        w = width
+        self.in_channels = in_channels
+        self.enc1 = nnx.List([_conv(in_channels, w, 3, rngs), _conv(w, w, 3, rngs)])
+        self.enc2 = nnx.List([_conv(w, 2 * w, 3, rngs), _conv(2 * w, 2 * w, 3, rngs)])
+        self.up = ConvTranspose(2 * w, w, 4, stride=2, padding=1, rngs=rngs)
+        self.fuse = _conv(2 * w, w, 3, rngs)
+        self.classify = _conv(w, num_classes, 1, rngs)
+
+    def __call__(self, images):
+        _check_images("TinyFCN", images, self.in_channels, 2)
+        x = images
+        for conv in self.enc1:
+            x = jax.nn.relu(conv(x))
+        skip = x
+        x = max_pool2d(x, 2)
+        for conv in self.enc2:
+            x = jax.nn.relu(conv(x))
+        x = jnp.concatenate([jax.nn.relu(self.up(x)), skip], axis=-1)
+        return self.classify(jax.nn.relu(self.fuse(x)))
+
+
+class FCN(nnx.Module):
+    """FCN-32s/16s/8s (module docstring): images (N, H, W, in_channels), H and W divisible by
+    32 -> logits (N, H, W, num_classes)."""
+
+    def __init__(self, num_classes, variant="8s", *, in_channels=1, width=16, rngs: nnx.Rngs):
+        if variant not in VARIANTS:
+            raise ValueError(f"FCN: variant must be one of {list(VARIANTS)}, got {variant!r}")
+        w, k = width, num_classes
+        self.variant, self.in_channels = variant, in_channels
+        widths = [in_channels, w, 2 * w, 4 * w, 8 * w, 8 * w]
+        self.blocks = nnx.List([nnx.List([_conv(widths[i], widths[i + 1], 3, rngs),
+                                          _conv(widths[i + 1], widths[i + 1], 3, rngs)])
+                                for i in range(5)])
+        self.fc6 = _conv(8 * w, 16 * w, 3, rngs)
+        self.fc7 = _conv(16 * w, 16 * w, 1, rngs)
+        self.score = _conv(16 * w, k, 1, rngs)
+        zeros = dict(kernel_init=nnx.initializers.zeros)
+        if variant in ("16s", "8s"):
+            self.up16 = ConvTranspose(k, k, 4, stride=2, padding=1, init="bilinear", rngs=rngs)
+            self.score_pool4 = _conv(8 * w, k, 1, rngs, **zeros)
+        if variant == "8s":
+            self.up8 = ConvTranspose(k, k, 4, stride=2, padding=1, init="bilinear", rngs=rngs)
+            self.score_pool3 = _conv(4 * w, k, 1, rngs, **zeros)
+
+    @property
+    def output_stride(self):
+        """The stride of the last score map before the fixed bilinear upsampling."""
+        return VARIANTS[self.variant]
+
+    def __call__(self, images):
+        _check_images(f"FCN-{self.variant}", images, self.in_channels, 32)
+        x, pools = images, []
+        for block in self.blocks:
+            for conv in block:
+                x = jax.nn.relu(conv(x))
+            x = max_pool2d(x, 2)
+            pools.append(x)                      # strides 2, 4, 8, 16, 32
+        x = jax.nn.relu(self.fc7(jax.nn.relu(self.fc6(x))))
+        score = self.score(x)
+        if self.variant in ("16s", "8s"):
+            score = self.up16(score) + self.score_pool4(pools[3])
+        if self.variant == "8s":
+            score = self.up8(score) + self.score_pool3(pools[2])
+        return bilinear_upsample(score, self.output_stride)
