@@ -13,7 +13,7 @@ import json
 import pathlib
 import sys
 
-MODELS = ("classifier",)
+MODELS = ("classifier", "tinyfcn", "fcn32s", "fcn16s", "fcn8s")   # = segen_jax.recipes.RECIPES
 
 
 class UsageError(Exception):
@@ -62,9 +62,11 @@ def make_parser():
     train.add_argument("--seed", type=_int_at_least(0), default=None,
                        help="seed for initialisation, data order and augmentation (default 0)")
     train.add_argument("--batch-size", type=_int_at_least(1), default=None,
-                       help="examples per step (default: the model's, 64 for classifier)")
+                       help="examples per step (default: the model's, 64 for classifier, "
+                            "32 for the segmenters)")
     train.add_argument("--lr", type=_positive_float, default=None,
-                       help="peak learning rate (default: the model's, 2e-3 for classifier)")
+                       help="peak learning rate (default: the model's, 2e-3 for classifier, "
+                            "1e-3 for the segmenters)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate = commands.add_parser("eval", help="evaluate the newest checkpoint in --out DIR",
                                    description="Print MODEL's held-out metrics as one JSON line.")

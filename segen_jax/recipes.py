@@ -3,6 +3,7 @@
 A recipe is four functions and defaults; the CLI and the notebooks share them, so a model
 trained from the command line and one trained in a chapter are the same computation.
 """
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -11,8 +12,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from segen_jax import data
+from segen_jax import data, metrics
+from segen_jax.losses import pixel_cross_entropy
 from segen_jax.models.classifier import Classifier, random_shift
+from segen_jax.models.fcn import FCN, TinyFCN
 from segen_jax.train import nnx_model, nnx_state, nnx_step
 
 
@@ -66,7 +69,74 @@ def evaluate_classifier(graphdef, state):
     return {"accuracy": float(np.mean(predict(nnx_model(graphdef, state), images) == labels))}
 
 
+# ---- segmenters: TinyFCN and FCN-32s/16s/8s on digit scenes -----------------------------------
+
+SEGMENTERS = {"tinyfcn": lambda rngs: TinyFCN(11, rngs=rngs),
+              "fcn32s": lambda rngs: FCN(11, "32s", rngs=rngs),
+              "fcn16s": lambda rngs: FCN(11, "16s", rngs=rngs),
+              "fcn8s": lambda rngs: FCN(11, "8s", rngs=rngs)}
+
+
+@functools.lru_cache(maxsize=1)
+def digit_scene_data():
+    """((x_train, y_train), (x_test, y_test)): 2,000 training and 500 held-out 64x64 scenes
+    of 11 classes (background + 10 digits), `data.load_digit_scenes` with its defaults."""
+    return data.load_digit_scenes(n_train=2000, n_test=500)
+
+
+def segmentation_loss(model, batch, key):
+    """Mean per-pixel cross-entropy, and the pixel accuracy of the batch."""
+    images, labels = batch
+    logits = model(images)
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+    return pixel_cross_entropy(logits, labels), {"pixel_accuracy": accuracy}
+
+
+def segmenter_build(name):
+    def build(seed: int, lr: float, steps: int):
+        """The segmenter, Adam with a cosine decay from lr to 0.05·lr over `steps`."""
+        model = SEGMENTERS[name](nnx.Rngs(seed))
+        schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
+        optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
+        graphdef, state = nnx_state(model, optimizer, seed=seed)
+        return graphdef, state, nnx_step(graphdef, segmentation_loss)
+    return build
+
+
+def segmenter_batches(batch_size: int, seed: int):
+    train, _ = digit_scene_data()
+    return lambda start: data.batches(train, batch_size, seed=seed, start_step=start)
+
+
+@nnx.jit
+def _argmax_labels(model, images):
+    return jnp.argmax(model(images), -1)
+
+
+def predict_labels(model, images, *, batch_size: int = 100):
+    """Argmax class of each pixel, in batches: images (N, H, W, C) -> (N, H, W) int."""
+    return np.concatenate([np.asarray(_argmax_labels(model, images[i:i + batch_size]))
+                           for i in range(0, len(images), batch_size)])
+
+
+def segmentation_metrics(predicted, labels, num_classes=11):
+    """{"mean_iou", "pixel_accuracy", "boundary_f1" (2-pixel tolerance)} of label maps."""
+    return {"mean_iou": metrics.mean_iou(predicted, labels, num_classes)[0],
+            "pixel_accuracy": metrics.pixel_accuracy(predicted, labels, num_classes),
+            "boundary_f1": metrics.boundary_f1(predicted, labels, num_classes, tolerance=2)}
+
+
+def evaluate_segmenter(graphdef, state):
+    """Segmentation metrics on the 500 held-out digit scenes."""
+    _, (images, labels) = digit_scene_data()
+    return segmentation_metrics(predict_labels(nnx_model(graphdef, state), images), labels)
+
+
+SEGMENTER_DEFAULTS = {"steps": 1500, "batch_size": 32, "lr": 1e-3}
+
 RECIPES = {
     "classifier": Recipe(build_classifier, classifier_batches, evaluate_classifier,
                          defaults={"steps": 1000, "batch_size": 64, "lr": 2e-3}),
+    **{name: Recipe(segmenter_build(name), segmenter_batches, evaluate_segmenter,
+                    defaults=dict(SEGMENTER_DEFAULTS)) for name in SEGMENTERS},
 }

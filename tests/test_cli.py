@@ -42,6 +42,24 @@ def test_train_resume_eval_round_trip(tmp_path, capsys):
     assert result["accuracy"] == pytest.approx(rows[-1]["test_accuracy"])
 
 
+def test_the_cli_offers_every_recipe():
+    from segen_jax.recipes import RECIPES
+    assert cli.MODELS == tuple(RECIPES)
+
+
+def test_segmenter_train_and_eval_print_the_segmentation_metrics(tmp_path, capsys):
+    out = tmp_path / "tiny"
+    assert cli.main(["train", "tinyfcn", "--steps", "2", "--out", str(out), "--batch-size", "4",
+                     "--no-progress"]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"test_mean_iou", "test_pixel_accuracy", "test_boundary_f1"} <= set(last)
+    assert cli.main(["eval", "tinyfcn", "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert set(result) == {"mean_iou", "pixel_accuracy", "boundary_f1"}
+    assert all(0.0 <= v <= 1.0 for v in result.values())
+    assert result["mean_iou"] == pytest.approx(last["test_mean_iou"])
+
+
 def test_resume_with_other_settings_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     (out).mkdir()
