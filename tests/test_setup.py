@@ -82,9 +82,10 @@ def test_every_direct_dependency_is_pinned_inside_its_range():
 
 def test_runtime_dependencies_are_the_agreed_few():
     names = {Requirement(r).name for r in PYPROJECT["project"]["dependencies"]}
-    # scipy comes with jax anyway; segen_jax.metrics uses its distance transform directly.
+    # scipy comes with jax and pillow with matplotlib anyway; segen_jax uses them directly
+    # (metrics: distance transform; data: VOC/Pet PNG and JPEG files).
     assert names == {"jax", "flax", "optax", "orbax-checkpoint", "numpy", "matplotlib", "tqdm",
-                     "scipy"}
+                     "scipy", "pillow"}
     assert PYPROJECT["project"]["requires-python"] == ">=3.11"
 
 
