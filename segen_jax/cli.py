@@ -1,17 +1,21 @@
 """`segen-jax`: train and evaluate the course's models without a notebook.
 
     segen-jax train MODEL --steps N --out DIR [--seed S] [--batch-size B] [--lr LR]
-    segen-jax eval MODEL --out DIR
+    segen-jax eval MODEL (--out DIR | --pretrained)
+    segen-jax export MODEL --out DIR [--to FOLDER]
 
 `train` writes DIR/metrics.jsonl, orbax checkpoints under DIR/checkpoints, DIR/curves.png and
 DIR/config.json; run it again on the same DIR with a larger --steps to resume from the newest
-checkpoint. `eval` prints one JSON line with the model's held-out metrics.
+checkpoint. `eval` prints one JSON line with the model's held-out metrics, of a run or of the
+weights shipped in segen_jax/weights. `export` writes a run's newest parameters, the command
+that trained them, its wall time and their metrics into segen_jax/weights (or FOLDER).
 Mistakes in the options end with a one-line message and exit status 2.
 """
 import argparse
 import json
 import pathlib
 import sys
+import time
 
 MODELS = ("classifier", "tinyfcn", "fcn32s", "fcn16s", "fcn8s")   # = segen_jax.recipes.RECIPES
 
@@ -68,11 +72,22 @@ def make_parser():
                        help="peak learning rate (default: the model's, 2e-3 for classifier, "
                             "1e-3 for the segmenters)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    evaluate = commands.add_parser("eval", help="evaluate the newest checkpoint in --out DIR",
+    evaluate = commands.add_parser("eval", help="evaluate a run (--out DIR) or the shipped "
+                                   "weights (--pretrained)",
                                    description="Print MODEL's held-out metrics as one JSON line.")
     evaluate.add_argument("model", choices=MODELS, help="which model: %(choices)s")
-    evaluate.add_argument("--out", type=pathlib.Path, required=True,
-                          help="the folder `segen-jax train` wrote")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--out", type=pathlib.Path, help="the folder `segen-jax train` wrote")
+    source.add_argument("--pretrained", action="store_true",
+                        help="the weights shipped with the package (segen_jax/weights)")
+    export = commands.add_parser("export", help="ship a run's weights with the package",
+                                 description="Write MODEL's newest checkpoint in --out DIR as "
+                                             "FOLDER/MODEL.msgpack + MODEL.json.")
+    export.add_argument("model", choices=MODELS, help="which model: %(choices)s")
+    export.add_argument("--out", type=pathlib.Path, required=True,
+                        help="the folder `segen-jax train` wrote")
+    export.add_argument("--to", type=pathlib.Path, default=None,
+                        help="destination folder (default: the package's segen_jax/weights)")
     return parser
 
 
@@ -81,6 +96,8 @@ def main(argv=None) -> int:
         args = make_parser().parse_args(argv)
         if args.command == "train":
             return _train(args)
+        if args.command == "export":
+            return _export(args)
         return _evaluate(args)
     except UsageError as err:
         print(f"segen-jax: error: {err}", file=sys.stderr)
@@ -130,11 +147,16 @@ def _train(args) -> int:
     config = _config(args, recipe.defaults)
     # The learning-rate schedule spans the first run's --steps; a resumed run keeps it.
     graphdef, state, step = recipe.build(config["seed"], config["lr"], config["schedule_steps"])
+    started = time.perf_counter()
     state, history = train(step, state, recipe.batches(config["batch_size"], config["seed"]),
                            steps=args.steps, out_dir=args.out, log_every=25,
                            eval_fn=lambda s: {f"test_{k}": v for k, v in recipe.evaluate(graphdef, s).items()},
                            eval_every=250,
                            progress=not args.no_progress, description=args.model)
+    # wall time of all runs in this folder together (a resumed run adds its own)
+    timing = args.out / "timing.json"
+    seconds = json.loads(timing.read_text())["seconds"] if timing.exists() else 0.0
+    timing.write_text(json.dumps({"seconds": round(seconds + time.perf_counter() - started, 1)}))
     if history:
         figure = viz.training_curves(history, title=f"segen-jax train {args.model}")
         figure.savefig(args.out / "curves.png", dpi=90, bbox_inches="tight")
@@ -143,7 +165,8 @@ def _train(args) -> int:
     return 0
 
 
-def _evaluate(args) -> int:
+def _restore_run(args):
+    """(config, graphdef, state at the newest checkpoint) of the run in args.out."""
     from segen_jax import checkpoint
     from segen_jax.recipes import RECIPES
 
@@ -154,10 +177,46 @@ def _evaluate(args) -> int:
     config = json.loads(config_path.read_text())
     if config["model"] != args.model:
         raise UsageError(f"--out {str(args.out)!r} holds a {config['model']} run, not {args.model}")
+    graphdef, template, _ = RECIPES[args.model].build(config["seed"], config["lr"],
+                                                      config["schedule_steps"])
+    state, extra = checkpoint.restore(args.out / "checkpoints", template)
+    return config, graphdef, state, int(extra["step"])
+
+
+def _evaluate(args) -> int:
+    from segen_jax.recipes import RECIPES
+
     recipe = RECIPES[args.model]
-    graphdef, template, _ = recipe.build(config["seed"], config["lr"], config["schedule_steps"])
-    state, _ = checkpoint.restore(args.out / "checkpoints", template)
+    if args.pretrained:
+        from segen_jax import weights
+        try:
+            model = weights.load(args.model)
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
+        print(json.dumps(recipe.evaluate_model(model)))
+        return 0
+    _, graphdef, state, _ = _restore_run(args)
     print(json.dumps(recipe.evaluate(graphdef, state)))
+    return 0
+
+
+def _export(args) -> int:
+    from segen_jax import weights
+    from segen_jax.recipes import RECIPES
+    from segen_jax.train import nnx_model
+
+    config, graphdef, state, step = _restore_run(args)
+    model = nnx_model(graphdef, state)
+    timing = args.out / "timing.json"
+    seconds = json.loads(timing.read_text())["seconds"] if timing.exists() else None
+    record = {"command": (f"segen-jax train {args.model} --steps {step} --out {args.out} "
+                          f"--seed {config['seed']} --batch-size {config['batch_size']} "
+                          f"--lr {config['lr']}"),
+              "steps": step, "schedule_steps": config["schedule_steps"],
+              "train_seconds": seconds, "metrics": RECIPES[args.model].evaluate_model(model)}
+    paths = weights.save(args.model, model, record, folder=args.to)
+    print(json.dumps({"model": args.model, "files": [str(p) for p in paths],
+                      "metrics": record["metrics"]}))
     return 0
 
 

@@ -1,7 +1,8 @@
 """How each model of the course is trained and evaluated: the recipes behind `segen-jax`.
 
-A recipe is four functions and defaults; the CLI and the notebooks share them, so a model
-trained from the command line and one trained in a chapter are the same computation.
+A recipe is four functions and defaults; the CLI, the shipped weights and the notebooks share
+them, so a model trained from the command line and one trained in a chapter are the same
+computation.
 """
 import functools
 from dataclasses import dataclass, field
@@ -21,10 +22,27 @@ from segen_jax.train import nnx_model, nnx_state, nnx_step
 
 @dataclass(frozen=True)
 class Recipe:
-    build: Callable      # (seed, lr, steps) -> (graphdef, state, step_fn)
-    batches: Callable    # (batch_size, seed) -> (start_step -> iterator of batches)
-    evaluate: Callable   # (graphdef, state) -> dict of metrics on the held-out data
+    model: Callable           # nnx.Rngs -> a freshly initialised model
+    build: Callable           # (seed, lr, steps) -> (graphdef, state, step_fn)
+    batches: Callable         # (batch_size, seed) -> (start_step -> iterator of batches)
+    evaluate_model: Callable  # model -> dict of metrics on the held-out data
     defaults: dict = field(default_factory=dict)
+
+    def evaluate(self, graphdef, state):
+        """The held-out metrics of the model in a training state made by `build`."""
+        return self.evaluate_model(nnx_model(graphdef, state))
+
+
+def adam_cosine(model_fn, loss_fn):
+    """build(seed, lr, steps) for model_fn(rngs): Adam with a cosine decay of the learning rate
+    from lr to 0.05·lr over `steps`, then 0.05·lr (so a run resumed past `steps` still learns)."""
+    def build(seed: int, lr: float, steps: int):
+        model = model_fn(nnx.Rngs(seed))
+        schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
+        optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
+        graphdef, state = nnx_state(model, optimizer, seed=seed)
+        return graphdef, state, nnx_step(graphdef, loss_fn)
+    return build
 
 
 # ---- classifier: the small CNN on MNIST digits ------------------------------------------------
@@ -35,16 +53,6 @@ def classifier_loss(model, batch, key):
     logits = model(random_shift(key, images, 2))
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
     return loss, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
-
-
-def build_classifier(seed: int, lr: float, steps: int):
-    """Classifier, Adam with a cosine decay of the learning rate from lr to 0.05·lr over
-    `steps`, then 0.05·lr (so a run resumed past `steps` still learns)."""
-    model = Classifier(rngs=nnx.Rngs(seed))
-    schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
-    optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
-    graphdef, state = nnx_state(model, optimizer, seed=seed)
-    return graphdef, state, nnx_step(graphdef, classifier_loss)
 
 
 def classifier_batches(batch_size: int, seed: int):
@@ -63,10 +71,10 @@ def predict(model, images, *, batch_size: int = 500):
                            for i in range(0, len(images), batch_size)])
 
 
-def evaluate_classifier(graphdef, state):
+def evaluate_classifier(model):
     """{"accuracy": fraction of the held-out MNIST test digits classified correctly}."""
     images, labels = data.load_mnist("test")
-    return {"accuracy": float(np.mean(predict(nnx_model(graphdef, state), images) == labels))}
+    return {"accuracy": float(np.mean(predict(model, images) == labels))}
 
 
 # ---- segmenters: TinyFCN and FCN-32s/16s/8s on digit scenes -----------------------------------
@@ -92,17 +100,6 @@ def segmentation_loss(model, batch, key):
     return pixel_cross_entropy(logits, labels), {"pixel_accuracy": accuracy}
 
 
-def segmenter_build(name):
-    def build(seed: int, lr: float, steps: int):
-        """The segmenter, Adam with a cosine decay from lr to 0.05·lr over `steps`."""
-        model = SEGMENTERS[name](nnx.Rngs(seed))
-        schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
-        optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
-        graphdef, state = nnx_state(model, optimizer, seed=seed)
-        return graphdef, state, nnx_step(graphdef, segmentation_loss)
-    return build
-
-
 def segmenter_batches(batch_size: int, seed: int):
     train, _ = digit_scene_data()
     return lambda start: data.batches(train, batch_size, seed=seed, start_step=start)
@@ -126,17 +123,20 @@ def segmentation_metrics(predicted, labels, num_classes=11):
             "boundary_f1": metrics.boundary_f1(predicted, labels, num_classes, tolerance=2)}
 
 
-def evaluate_segmenter(graphdef, state):
+def evaluate_segmenter(model):
     """Segmentation metrics on the 500 held-out digit scenes."""
     _, (images, labels) = digit_scene_data()
-    return segmentation_metrics(predict_labels(nnx_model(graphdef, state), images), labels)
+    return segmentation_metrics(predict_labels(model, images), labels)
 
 
 SEGMENTER_DEFAULTS = {"steps": 1500, "batch_size": 32, "lr": 1e-3}
 
 RECIPES = {
-    "classifier": Recipe(build_classifier, classifier_batches, evaluate_classifier,
+    "classifier": Recipe(lambda rngs: Classifier(rngs=rngs),
+                         adam_cosine(lambda rngs: Classifier(rngs=rngs), classifier_loss),
+                         classifier_batches, evaluate_classifier,
                          defaults={"steps": 1000, "batch_size": 64, "lr": 2e-3}),
-    **{name: Recipe(segmenter_build(name), segmenter_batches, evaluate_segmenter,
-                    defaults=dict(SEGMENTER_DEFAULTS)) for name in SEGMENTERS},
+    **{name: Recipe(make, adam_cosine(make, segmentation_loss), segmenter_batches,
+                    evaluate_segmenter, defaults=dict(SEGMENTER_DEFAULTS))
+       for name, make in SEGMENTERS.items()},
 }
