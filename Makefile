@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.classifier_vs_torch
 	$(PY) -m benchmarks.conv
 	$(PY) -m benchmarks.pool
+	$(PY) -m benchmarks.fcn_vs_torch
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

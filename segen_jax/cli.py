@@ -191,7 +191,7 @@ def _evaluate(args) -> int:
         from segen_jax import weights
         try:
             model = weights.load(args.model)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, ValueError) as err:   # missing, damaged or outdated file
             raise UsageError(str(err)) from None
         print(json.dumps(recipe.evaluate_model(model)))
         return 0
@@ -209,9 +209,12 @@ def _export(args) -> int:
     model = nnx_model(graphdef, state)
     timing = args.out / "timing.json"
     seconds = json.loads(timing.read_text())["seconds"] if timing.exists() else None
-    record = {"command": (f"segen-jax train {args.model} --steps {step} --out {args.out} "
-                          f"--seed {config['seed']} --batch-size {config['batch_size']} "
-                          f"--lr {config['lr']}"),
+    # The first run fixed the schedule (its --steps); a resumed run only continued it.
+    first = (f"segen-jax train {args.model} --steps {config['schedule_steps']} --out {args.out} "
+             f"--seed {config['seed']} --batch-size {config['batch_size']} --lr {config['lr']}")
+    command = first if step == config["schedule_steps"] else \
+        f"{first}, then resumed: segen-jax train {args.model} --steps {step} --out {args.out}"
+    record = {"command": command,
               "steps": step, "schedule_steps": config["schedule_steps"],
               "train_seconds": seconds, "metrics": RECIPES[args.model].evaluate_model(model)}
     paths = weights.save(args.model, model, record, folder=args.to)

@@ -31,6 +31,8 @@ def _check(fn, logits, labels, ignore_index):
     if tuple(labels.shape) != tuple(logits.shape[:3]):
         raise ValueError(f"{fn}: labels must have shape (N, H, W) = {tuple(logits.shape[:3])} "
                          f"(logits' first three axes), got shape {tuple(labels.shape)}")
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        raise TypeError(f"{fn}: logits must be a float array, got dtype {logits.dtype}")
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"{fn}: labels must hold integer class indices, got dtype {labels.dtype}")
     if not isinstance(labels, jax.core.Tracer):
@@ -60,15 +62,19 @@ def pixel_cross_entropy(logits, labels, *, ignore_index=None, class_weights=None
     is ignored."""
     fn = "pixel_cross_entropy"
     _check(fn, logits, labels, ignore_index)
+    if class_weights is not None:
+        if np.shape(class_weights) != (logits.shape[-1],):
+            raise ValueError(f"{fn}: class_weights must have shape (K,) = ({logits.shape[-1]},), "
+                             f"got shape {np.shape(class_weights)}")
+        if not isinstance(class_weights, jax.core.Tracer) and not (
+                np.all(np.isfinite(class_weights)) and np.all(np.asarray(class_weights) >= 0)):
+            raise ValueError(f"{fn}: class_weights must be finite and >= 0, got "
+                             f"{np.asarray(class_weights).tolist()}")
     mask, targets = _mask_and_targets(logits, labels, ignore_index)
     log_p = jax.nn.log_softmax(logits, axis=-1)
     nll = -jnp.take_along_axis(log_p, targets[..., None], axis=-1)[..., 0]
     if class_weights is not None:
-        class_weights = jnp.asarray(class_weights, logits.dtype)
-        if class_weights.shape != (logits.shape[-1],):
-            raise ValueError(f"{fn}: class_weights must have shape (K,) = ({logits.shape[-1]},), "
-                             f"got shape {tuple(class_weights.shape)}")
-        mask = mask * class_weights[targets]
+        mask = mask * jnp.asarray(class_weights, logits.dtype)[targets]
     return jnp.sum(nll * mask) / jnp.maximum(jnp.sum(mask), 1e-12)
 
 
@@ -76,6 +82,8 @@ def dice_loss(logits, labels, *, ignore_index=None, eps=1.0):
     """1 − mean over classes of the soft Dice overlap of softmax(logits) with one-hot(labels),
     sums taken over all non-ignored pixels of the batch (module docstring). Scalar in [0, 1]."""
     _check("dice_loss", logits, labels, ignore_index)
+    if not (isinstance(eps, (int, float)) and eps > 0):
+        raise ValueError(f"dice_loss: eps must be a number > 0, got {eps!r}")
     mask, targets = _mask_and_targets(logits, labels, ignore_index)
     p = jax.nn.softmax(logits, axis=-1) * mask[..., None]
     y = jax.nn.one_hot(targets, logits.shape[-1], dtype=logits.dtype) * mask[..., None]

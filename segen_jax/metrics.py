@@ -77,22 +77,30 @@ def mean_iou(pred, target, num_classes, *, ignore_index=None):
 
 
 def pixel_accuracy(pred, target, num_classes, *, ignore_index=None):
-    """Fraction of (non-ignored) pixels whose prediction equals the target: trace(C) / ΣC."""
+    """Fraction of (non-ignored) pixels whose prediction equals the target: trace(C) / ΣC
+    (NaN when no pixel counts, like mean_iou)."""
     confusion = _confusion("pixel_accuracy", pred, target, num_classes, ignore_index)
-    return float(np.trace(confusion) / max(confusion.sum(), 1))
+    total = confusion.sum()
+    return float(np.trace(confusion) / total) if total else float("nan")
 
 
-def label_boundaries(labels, ignore_index=None):
+def _label_maps(fn, name, labels):
+    labels = np.asarray(labels)
+    if labels.ndim not in (2, 3) or 0 in labels.shape[-2:]:
+        raise ValueError(f"{fn}: {name} must be a label map (H, W) or a batch (N, H, W) with "
+                         f"H, W >= 1, got shape {labels.shape}")
+    return labels
+
+
+def label_boundaries(labels):
     """Boolean map of the pixels where the label changes: pixel (i, j) is a boundary pixel if
     its right or lower neighbour has another label (both pixels of such a pair are marked).
-    (H, W) or (N, H, W). Pairs that involve an ignore_index pixel are not boundaries."""
-    labels = np.asarray(labels)
+    (H, W) or (N, H, W); an ignore value is a label like any other here."""
+    labels = _label_maps("label_boundaries", "labels", labels)
     edge = np.zeros(labels.shape, bool)
     for axis in (-2, -1):
         a = np.moveaxis(labels, axis, 0)
         change = a[1:] != a[:-1]
-        if ignore_index is not None:
-            change &= (a[1:] != ignore_index) & (a[:-1] != ignore_index)
         marked = np.moveaxis(edge, axis, 0)        # a view: writing it writes edge
         marked[1:] |= change
         marked[:-1] |= change
@@ -109,8 +117,13 @@ def boundary_f1(pred, target, num_classes, *, tolerance=2, ignore_index=None):
         F1 = 2·P·R / (P + R)
     (Csurka et al., BMVC 2013, pooled over images and class-agnostic: it scores where the edges
     are, mIoU scores the classes.) No boundaries in either: 1.0; in only one of them: 0.0.
-    Predicted boundaries inside ignored pixels are not counted. (H, W) or (N, H, W) label maps.
+    With ignore_index, boundary pixels (of either map) that the target ignores are not counted,
+    and the ignored region counts as a label of its own when the target's boundaries are found:
+    PASCAL VOC separates objects from the background by a void band (255, about 5 pixels
+    wide), so its true boundaries are the band's two edges, band width + 1 pixels apart (√2 times
+    that at corners); a tolerance of about 1.5·(band width + 1) lets an exact prediction score 1. (H, W) or (N, H, W) label maps.
     """
+    _label_maps("boundary_f1", "pred", pred)
     pred, target = _check("boundary_f1", pred, target, num_classes, ignore_index)
     if not (isinstance(tolerance, (int, float, np.integer, np.floating)) and tolerance >= 0):
         raise ValueError(f"boundary_f1: tolerance must be a number of pixels >= 0, got "
@@ -118,9 +131,10 @@ def boundary_f1(pred, target, num_classes, *, tolerance=2, ignore_index=None):
     pred, target = pred.reshape(-1, *pred.shape[-2:]), target.reshape(-1, *target.shape[-2:])
     hits_p = hits_t = total_p = total_t = 0
     for p, t in zip(pred, target):
-        bp, bt = label_boundaries(p), label_boundaries(t, ignore_index)
+        bp, bt = label_boundaries(p), label_boundaries(t)
         if ignore_index is not None:
             bp &= t != ignore_index
+            bt &= t != ignore_index
         total_p, total_t = total_p + bp.sum(), total_t + bt.sum()
         if bp.any() and bt.any():
             # distance_transform_edt(~B) is each pixel's distance to the nearest pixel of B

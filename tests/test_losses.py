@@ -114,6 +114,10 @@ L, Y = jnp.zeros((1, 2, 2, 3)), jnp.zeros((1, 2, 2), jnp.int32)
      r"labels must hold integer class indices"),
     (lambda: pixel_cross_entropy(L, Y, class_weights=[1.0, 2.0]), ValueError,
      r"class_weights must have shape \(K,\) = \(3,\), got shape \(2,\)"),
+    (lambda: pixel_cross_entropy(L, Y, class_weights=[1.0, -2.0, 1.0]), ValueError,
+     r"class_weights must be finite and >= 0"),
+    (lambda: dice_loss(L, Y, eps=0), ValueError, r"dice_loss: eps must be a number > 0, got 0"),
+    (lambda: dice_loss(L.astype(jnp.int32), Y), TypeError, r"logits must be a float array"),
 ])
 def test_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):

@@ -48,7 +48,10 @@ def test_confusion_iou_and_accuracy_match_the_definitions(maps):
     if not np.all(np.isnan(ious)):
         assert miou == pytest.approx(np.nanmean(ious))
     accuracy = pixel_accuracy(pred, target, k, ignore_index=255)
-    assert accuracy == pytest.approx(np.mean(pred[keep] == target[keep]) if keep.any() else 0.0)
+    if keep.any():
+        assert accuracy == pytest.approx(np.mean(pred[keep] == target[keep]))
+    else:
+        assert np.isnan(accuracy)
 
 
 def test_absent_classes_are_left_out_of_the_mean():
@@ -100,13 +103,22 @@ def test_boundaries_of_a_square_and_f1_under_a_shift():
     assert boundary_f1(np.zeros_like(target), np.zeros_like(target), 2) == 1.0
 
 
-def test_ignored_pixels_make_no_boundaries():
-    target = np.array([[0, 255, 1, 1]])
-    pred = np.array([[0, 1, 1, 1]])
-    assert not label_boundaries(target, 255).any()
-    assert confusion_matrix(pred, target, 2, ignore_index=255).sum() == 3
-    # pred's boundary pixels: 0|1 at columns 0 and 1; column 1 is ignored, column 0 is not
-    assert boundary_f1(pred, target, 2, ignore_index=255) == 0.0
+def test_a_void_band_between_object_and_background_is_scored_fairly():
+    """VOC-style labels: a square object inside a 1-pixel void (255) ring, whose two edges are
+    the true boundaries, 2 pixels apart (2√2 at the corners). Predicting the object exactly (the
+    ring as either class) is perfect at a tolerance of 3; predicting nothing finds no boundary."""
+    target = np.zeros((16, 16), int)
+    target[4:12, 4:12] = 255
+    target[5:11, 5:11] = 7
+    for ring_as in (0, 7):
+        pred = np.where(target == 255, ring_as, target)
+        assert boundary_f1(pred, target, 11, tolerance=3, ignore_index=255) == 1.0
+        assert boundary_f1(pred, target, 11, tolerance=1, ignore_index=255) < 1.0
+    assert boundary_f1(np.zeros_like(target), target, 11, tolerance=3, ignore_index=255) == 0.0
+    shifted = np.roll(np.where(target == 255, 0, target), 5, axis=1)
+    assert boundary_f1(shifted, target, 11, tolerance=3, ignore_index=255) < 0.8
+    # ignored pixels count nowhere in the confusion matrix
+    assert confusion_matrix(np.zeros_like(target), target, 11, ignore_index=255).sum() == 16 * 16 - 28
 
 
 @pytest.mark.parametrize("call, error, message", [
@@ -124,6 +136,11 @@ def test_ignored_pixels_make_no_boundaries():
      r"num_classes must be an int >= 1, got 0"),
     (lambda: boundary_f1(np.zeros((2, 2), int), np.zeros((2, 2), int), 2, tolerance=-1),
      ValueError, r"boundary_f1: tolerance must be a number of pixels >= 0, got -1"),
+    (lambda: boundary_f1(np.zeros(4, int), np.zeros(4, int), 2), ValueError,
+     r"boundary_f1: pred must be a label map \(H, W\) or a batch \(N, H, W\) with H, W >= 1, "
+     r"got shape \(4,\)"),
+    (lambda: label_boundaries(np.zeros((2, 0), int)), ValueError,
+     r"label_boundaries: labels must be a label map"),
 ])
 def test_bad_labels_are_named(call, error, message):
     with pytest.raises(error, match=message):

@@ -171,6 +171,13 @@ def test_ties_send_the_whole_gradient_to_the_first_maximum():
     assert float(split[0, 2, 0, 0]) == 0.75       # 3 shared by four tied 5s
 
 
+def test_nan_propagates_like_xla():
+    x = jnp.array([[1.0, jnp.nan, 0.0, 5.0], [0.0, 2.0, 1.0, 1.0]])[None, :, :, None]
+    ours = max_pool2d(x, 2)[0, 0, :, 0]
+    lax_max = lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    assert np.isnan(ours[0]) and np.isnan(lax_max[0, 0, 0, 0]) and float(ours[1]) == 5.0
+
+
 def test_overlapping_windows_add_their_gradients():
     """3x3 windows, stride 1, on a 4x4 image with one large pixel: every window holding it
     sends its dy there."""
@@ -238,6 +245,10 @@ BAD = [
      r"\(2, 3, 3, 3\), got shape \(2, 3, 3, 2\)"),
     (lambda: avg_pool2d_backward(X, jnp.zeros((2, 3, 3)), 2), ValueError,
      r"avg_pool2d_backward: dy must have shape"),
+    (lambda: max_pool2d(jnp.zeros((1, 0, 4, 1)), 2, padding=1), ValueError,
+     r"max_pool2d: x must have H, W >= 1, got shape \(1, 0, 4, 1\)"),
+    (lambda: max_pool2d(jnp.zeros((1, 4, 4, 1), jnp.complex64), 2), TypeError,
+     r"max_pool2d: x must hold real numbers"),
     (lambda: global_avg_pool(jnp.zeros((6, 6))), ValueError,
      r"global_avg_pool: x must have shape \(N, H, W, C\)"),
 ]

@@ -106,3 +106,5 @@ def test_bad_label_files_and_arguments(voc):
         load_voc(top, "test")
     with pytest.raises(ValueError, match=r"load_voc: size must be a pair \(H, W\) of ints >= 1"):
         load_voc(top, size=256)
+    with pytest.raises(ValueError, match=r"load_voc: max_images must be None or an int >= 1, got 0"):
+        load_voc(top, max_images=0)

@@ -67,6 +67,8 @@ def _labels(fn, path, size, what):
 
 
 def _ids(fn, path, max_images):
+    if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+        raise ValueError(f"{fn}: max_images must be None or an int >= 1, got {max_images!r}")
     if not path.is_file():
         raise FileNotFoundError(f"{fn}: {str(path)!r} does not exist; expected the split's "
                                 "list of image ids, one per line")

@@ -5,7 +5,8 @@ gives each pixel's class probabilities (never one sigmoid for K > 2 classes).
 
 TinyFCN (the source text's network, made correct):
     x → [conv3x3 → ReLU]×2 =: skip (H, W, w) → maxpool 2 → [conv3x3 → ReLU]×2 (H/2, 2w)
-      → transposed conv ×2 (H, W, w) → concat(·, skip) (H, W, 2w) → conv3x3 → ReLU → conv1x1 → K
+      → transposed conv ×2 → ReLU (H, W, w) → concat(·, skip) (H, W, 2w) → conv3x3 → ReLU
+      → conv1x1 → K
     "SAME" padding keeps the skip and the upsampled map the same size (H divisible by 2).
 
 FCN (Long, Shelhamer & Darrell, CVPR 2015), on a small VGG-style backbone of width w:
@@ -39,10 +40,12 @@ class ConvTranspose(nnx.Module):
                  init="lecun", rngs: nnx.Rngs):
         k = kernel_size
         if init == "bilinear":
-            if in_features != out_features or k != 2 * stride - stride % 2:
+            if (in_features != out_features or k != 2 * stride - stride % 2
+                    or padding != stride // 2):
                 raise ValueError(f"ConvTranspose: init='bilinear' needs in_features == "
-                                 f"out_features and kernel_size = 2·stride − stride mod 2, got "
-                                 f"{in_features} → {out_features}, kernel {k}, stride {stride}")
+                                 f"out_features, kernel_size = 2·stride − stride mod 2 and "
+                                 f"padding = stride // 2, got {in_features} → {out_features}, "
+                                 f"kernel {k}, stride {stride}, padding {padding}")
             kernel = bilinear_kernel(stride, in_features)
         elif init == "lecun":
             kernel = nnx.initializers.lecun_normal()(rngs.params(), (k, k, out_features,

@@ -65,6 +65,9 @@ def conv_transpose2d(y, w, b=None, *, stride=1, padding=0, output_padding=0, dil
     fn = "conv_transpose2d"
     _array(fn, "y", y, "(N, H, W, C_out)")
     _array(fn, "w", w, "(kh, kw, C_in, C_out)")
+    if 0 in y.shape or 0 in w.shape:
+        raise ValueError(f"{fn}: y and w must be non-empty, got shapes {tuple(y.shape)} and "
+                         f"{tuple(w.shape)}")
     if y.shape[3] != w.shape[3]:
         raise ValueError(f"{fn}: y has C_out = {y.shape[3]} channels but w has "
                          f"{w.shape[3]} (w.shape[3], conv2d's output channels)")
@@ -103,8 +106,10 @@ def _subpixel(y, w, s, p, op):
     k ≡ r (mod s): x[q·s + r] = Σ_m y[q − m]·w[r + m·s]. So every phase is an ordinary
     convolution of y with the sub-kernel w[r::s] (M = ⌈k/s⌉ taps, zero-filled), and all s_h·s_w
     phases are one conv2d with s_h·s_w·C_in output channels, interleaved afterwards
-    (depth-to-space). It does the k²·C_in·C_out multiply-adds per input pixel that the
-    definition needs; the zero-inserted form does s² times as many, mostly with zeros.
+    (depth-to-space). When s divides k it does exactly the k²·C_in·C_out multiply-adds per
+    input pixel that the definition needs (otherwise the kernel is zero-filled to (⌈k/s⌉·s)²
+    taps, e.g. 16 for 9 at k = 3, s = 2); the zero-inserted form does s² times as many, mostly
+    with zeros.
     """
     (kh, kw, c_in, c_out), (sh, sw) = w.shape, s
     mh, mw = -(-kh // sh), -(-kw // sw)

@@ -32,7 +32,9 @@ def bilinear_kernel(factor, channels):
     """(k, k, channels, channels) float32, k = 2·factor − factor mod 2: the tent K[a]·K[b] on
     the diagonal (channel c → c), zeros off it; use with stride=factor, padding=factor // 2."""
     f = _factor("bilinear_kernel", factor)
-    if not _is_int(channels) or channels < 1:
+    if not _is_int(channels):
+        raise TypeError(f"bilinear_kernel: channels must be an int >= 1, got {channels!r}")
+    if channels < 1:
         raise ValueError(f"bilinear_kernel: channels must be an int >= 1, got {channels!r}")
     size = 2 * f - f % 2
     centre = f - 1 if f % 2 == 1 else f - 0.5
