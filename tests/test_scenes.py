@@ -119,6 +119,27 @@ def test_later_digits_overwrite_earlier_labels_and_pixels_combine_with_max():
     assert min(len(np.unique(lab[lab > 0])) for lab in y) < 3
 
 
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_label_dilation_widens_each_digit_label_and_leaves_the_image(r):
+    """With one digit per scene, the dilated label is the thin label grown by a disk of radius
+    r: a superset, every new pixel within distance r of the thin label, same class."""
+    from scipy import ndimage
+    kw = dict(n=6, digits_per_image=(1, 1), seed=5)
+    images, thin = digit_scenes(**kw)
+    images_r, wide = digit_scenes(label_dilation=r, **kw)
+    np.testing.assert_array_equal(images, images_r)
+    for t, w in zip(thin, wide):
+        assert np.all(w[t > 0] == t[t > 0])
+        assert set(np.unique(w)) == set(np.unique(t))
+        grown = (w > 0) & (t == 0)
+        assert grown.sum() > 0
+        distance = ndimage.distance_transform_edt(t == 0)
+        assert distance[grown].max() <= r
+    kw_load = dict(n_train=2, n_test=1, label_dilation=r)
+    (_, y_train), _ = load_digit_scenes(**kw_load)
+    assert (y_train > 0).sum() > (load_digit_scenes(n_train=2, n_test=1)[0][1] > 0).sum()
+
+
 def test_load_digit_scenes_uses_both_splits_with_derived_seeds():
     (xtr, ytr), (xte, yte) = load_digit_scenes(12, 5, size=48, scale=(1, 1), noise=0.0,
                                                digits_per_image=(1, 1), seed=3)
@@ -234,6 +255,9 @@ BAD = [
     (load_digit_scenes, dict(split="test"), TypeError, "split"),
     (load_digit_scenes, dict(n_train=1, scale=(2, 1)), ValueError, "scale must be"),
     (load_digit_scenes, dict(n_train=1, seed=-3), ValueError, "seed must be >= 0"),
+    (digit_scenes, dict(n=1, label_dilation=-1), ValueError, "label_dilation must be >= 0"),
+    (load_digit_scenes, dict(n_train=1, label_dilation=1.5), TypeError,
+     "label_dilation must be an int"),
 ]
 
 

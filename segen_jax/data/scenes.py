@@ -9,6 +9,7 @@ import functools
 import numbers
 
 import numpy as np
+from scipy import ndimage
 
 from segen_jax.data.mnist import SPLITS, load_mnist
 
@@ -140,16 +141,25 @@ def _place(rng, size, sides, overlap, index):
                      "digits_per_image or overlap=True")
 
 
+def _disk(radius):
+    """Boolean (2r + 1, 2r + 1) disk: the offsets (dy, dx) with dy² + dx² <= r²."""
+    d = np.arange(-radius, radius + 1)
+    return d[:, None] ** 2 + d[None, :] ** 2 <= radius ** 2
+
+
 def digit_scenes(n, *, size=64, digits_per_image=(1, 3), scale=(0.8, 1.6), noise=0.05,
-                 overlap=True, split="train", seed=0):
+                 overlap=True, label_dilation=0, split="train", seed=0):
     """n scenes of real MNIST digits (from `load_mnist(split)`) for segmentation.
 
     Each size x size canvas gets k ~ uniform{lo..hi} digits (digits_per_image=(lo, hi)), each
     resized bilinearly by a factor ~ uniform(scale) to round(28 * factor) pixels and placed
     fully inside at a random position; intensities combine with max. A pixel is labelled
     with a digit where that digit's resized intensity > 0.5, later digits overwriting earlier
-    ones. overlap=False keeps the digits' square boxes disjoint. Finally Gaussian noise of
-    std `noise` is added and the image clipped to [0, 1].
+    ones. label_dilation=r >= 0 widens each digit's label by r pixels (binary dilation with a
+    disk of radius r, inside the digit's square box): a thin stroke is hard to hit exactly at
+    a coarse output stride, and a wider label asks the segmenter to find the digit rather than
+    trace each stroke; the image is unchanged. overlap=False keeps the digits' square boxes
+    disjoint. Finally Gaussian noise of std `noise` is added and the image clipped to [0, 1].
 
     Returns (images float32 (n, size, size, 1) in [0, 1], labels int32 (n, size, size)) with
     label 0 = background and d + 1 for digit d (names in DIGIT_SCENE_CLASSES). The same
@@ -157,6 +167,8 @@ def digit_scenes(n, *, size=64, digits_per_image=(1, 3), scale=(0.8, 1.6), noise
     """
     n, size, (lo, hi), (s_lo, s_hi), noise, overlap, seed = _check_digit_args(
         n, size, digits_per_image, scale, noise, overlap, split, seed)
+    label_dilation = _int("digit_scenes", "label_dilation", label_dilation, 0)
+    disk = _disk(label_dilation) if label_dilation else None
     images = np.zeros((n, size, size), np.float32)
     labels = np.zeros((n, size, size), np.int32)
     if n == 0:
@@ -171,7 +183,10 @@ def digit_scenes(n, *, size=64, digits_per_image=(1, 3), scale=(0.8, 1.6), noise
             patch = digits[j] if s == _DIGIT else resize_bilinear(digits[j], s, s)
             window = images[i, y:y + s, x:x + s]
             np.maximum(window, patch, out=window)
-            labels[i, y:y + s, x:x + s][patch > 0.5] = classes[j] + 1
+            stroke = patch > 0.5
+            if disk is not None:
+                stroke = ndimage.binary_dilation(stroke, structure=disk)
+            labels[i, y:y + s, x:x + s][stroke] = classes[j] + 1
         if noise > 0:
             images[i] += rng.normal(0.0, noise, (size, size)).astype(np.float32)
     np.clip(images, 0.0, 1.0, out=images)
@@ -192,9 +207,11 @@ def load_digit_scenes(n_train=2000, n_test=500, **kwargs):
     n_train = _int(fn, "n_train", n_train, 0)
     n_test = _int(fn, "n_test", n_test, 0)
     seed = _int(fn, "seed", kwargs.pop("seed", 0), 0)
+    _int(fn, "label_dilation", kwargs.get("label_dilation", 0), 0)
+    scene_kwargs = {k: v for k, v in kwargs.items() if k != "label_dilation"}
     for split in SPLITS:  # check every argument before generating anything
         _check_digit_args(0, **{"size": 64, "digits_per_image": (1, 3), "scale": (0.8, 1.6),
-                                "noise": 0.05, "overlap": True, **kwargs},
+                                "noise": 0.05, "overlap": True, **scene_kwargs},
                           split=split, seed=seed)
     train = digit_scenes(n_train, split="train", seed=2 * seed, **kwargs)
     test = digit_scenes(n_test, split="test", seed=2 * seed + 1, **kwargs)
