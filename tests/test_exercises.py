@@ -203,3 +203,60 @@ def test_max_pool_backward_mistakes(capsys, fn, hint):
 def test_avg_pool_counts_mistakes(capsys, fn, hint):
     ok, out = verdict(capsys, exercises.check_avg_pool_counts, fn)
     assert not ok and hint in out, out
+
+
+# ---- chapter 3 ---------------------------------------------------------------------------------
+from solutions import ch03_fcn as sol3  # noqa: E402
+
+
+@pytest.mark.parametrize("check, fn", [
+    (exercises.check_conv_matrix, sol3.conv_matrix),
+    (exercises.check_transposed_output_size, sol3.transposed_output_size),
+    (exercises.check_bilinear_tent, sol3.bilinear_tent),
+])
+def test_chapter3_solutions_pass(capsys, check, fn):
+    ok, out = verdict(capsys, check, fn)
+    assert ok and out.startswith("✓ correct"), out
+
+
+def test_the_tent_is_the_librarys_bilinear_kernel():
+    from segen_jax.ops import bilinear_kernel
+    for f in (1, 2, 3, 4, 7):
+        np.testing.assert_allclose(bilinear_kernel(f, 1)[:, :, 0, 0],
+                                   np.outer(sol3.bilinear_tent(f), sol3.bilinear_tent(f)),
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda w, n: sol3.conv_matrix(w, n).T, "is Cᵀ's"),
+    (lambda w, n: sol3.conv_matrix(w[::-1, ::-1], n), "true convolution"),
+    (lambda w, n: np.zeros((2, 2)), "C has shape"),
+    (lambda w, n: 2 * sol3.conv_matrix(w, n), "wrong entries"),
+    (unsolved, "not implemented yet"),
+])
+def test_conv_matrix_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_conv_matrix, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda n, k, s, p, o: (n - 1) * s - 2 * p + k, "output_padding adds"),
+    (lambda n, k, s, p, o: (n - 1) * s + k + o, "subtract 2p"),
+    (lambda n, k, s, p, o: (n + 2 * p - k) // s + 1, "that is conv2d's output size"),
+    (lambda n, k, s, p, o: n * s, "expected"),
+    (unsolved, "not implemented yet"),
+])
+def test_transposed_output_size_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_transposed_output_size, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda f: sol3.bilinear_tent(f) / sol3.bilinear_tent(f).sum(), "normalised to sum 1"),
+    (lambda f: np.ones(2 * f), "taps"),
+    (lambda f: np.roll(sol3.bilinear_tent(f), 1), "expected"),
+    (unsolved, "not implemented yet"),
+])
+def test_bilinear_tent_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_bilinear_tent, fn)
+    assert not ok and hint in out, out

@@ -10,7 +10,10 @@ One module a chapter; all checkers are importable from here: `exercises.check_lo
 from segen_jax.exercises.ch00 import check_log_softmax, check_per_example_grads
 from segen_jax.exercises.ch01 import check_conv_weight_grad, check_im2col, check_output_size
 from segen_jax.exercises.ch02 import check_avg_pool_counts, check_max_pool, check_max_pool_backward
+from segen_jax.exercises.ch03 import (check_bilinear_tent, check_conv_matrix,
+                                      check_transposed_output_size)
 
-__all__ = ["check_avg_pool_counts", "check_conv_weight_grad", "check_im2col",
-           "check_log_softmax", "check_max_pool", "check_max_pool_backward", "check_output_size",
-           "check_per_example_grads"]
+__all__ = ["check_avg_pool_counts", "check_bilinear_tent", "check_conv_matrix",
+           "check_conv_weight_grad", "check_im2col", "check_log_softmax", "check_max_pool",
+           "check_max_pool_backward", "check_output_size", "check_per_example_grads",
+           "check_transposed_output_size"]
