@@ -151,3 +151,14 @@ def mnist_batches(batch_size: int, count: int, *, flat: bool = False):
         sl = slice(i * batch_size, (i + 1) * batch_size)
         out.append((np.ascontiguousarray(images[sl]), np.ascontiguousarray(labels[sl])))
     return out
+
+
+def call_runner(fn, is_jax: bool):
+    """run(n): n calls of fn(); for JAX, waits for the last result (block_until_ready)."""
+    def run(n):
+        for _ in range(n):
+            out = fn()
+        if is_jax:
+            import jax
+            jax.block_until_ready(out)
+    return run

@@ -109,15 +109,6 @@ def check(fns):
     return errs
 
 
-def runner(fn, is_jax):
-    def run(n):
-        for _ in range(n):
-            out = fn()
-        if is_jax:
-            jax.block_until_ready(out)
-    return run
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timing windows per row")
@@ -146,7 +137,7 @@ def main(argv=None):
         runs, steps = {}, {}
         for name, (fwd, bwd) in fns.items():
             for kind, fn in (("fwd", fwd), ("bwd", bwd)):
-                runs[(name, kind)] = runner(fn, not name.startswith("torch"))
+                runs[(name, kind)] = _common.call_runner(fn, not name.startswith("torch"))
         _common.load_now()
         for key, run in runs.items():
             steps[key] = _common.calibrate(run, target_s=args.window, minimum=1)

@@ -23,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from benchmarks import _common
+from benchmarks.classifier_vs_torch import TorchStep
 from segen_jax import data
 from segen_jax.recipes import RECIPES
 
@@ -107,28 +108,6 @@ def copy_jax_to_torch(torch, name, model, net):
             dst.bias.copy_(torch.from_numpy(np.asarray(src.bias[...], np.float32).copy()))
 
 
-class TorchStep:
-    def __init__(self, torch, net, batches, *, channels_last):
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.torch, self.net = torch, net.to(memory_format=fmt)
-        self.batches = [(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(memory_format=fmt),
-                         torch.from_numpy(y.astype(np.int64))) for x, y in batches]
-        self.opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        self.label = "PyTorch eager, " + ("channels_last" if channels_last else "NCHW")
-
-    def step(self, x, y):
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.torch.nn.functional.cross_entropy(self.net(x), y)
-        loss.backward()
-        self.opt.step()
-        return loss
-
-    def run(self, n):
-        for i in range(n):
-            loss = self.step(*self.batches[i % len(self.batches)])
-        loss.item()
-
-
 class JaxStep:
     """The library's step: recipes.RECIPES[name].build (nnx_step, donated state)."""
 
@@ -188,7 +167,7 @@ def main(argv=None):
         runs = {"segen_jax (recipes build: nnx_step, donated state)": JaxStep(name, jax_batches).run}
         for channels_last in (False, True):
             ts = TorchStep(torch, twins[name](torch), np_batches, channels_last=channels_last)
-            runs[ts.label] = ts.run
+            runs[ts.label] = ts.run(ts.step)
         compile_start = time.perf_counter()
         for run in runs.values():
             run(2)       # warm-up: compilation, oneDNN primitive caches

@@ -91,15 +91,6 @@ def check(fns):
             assert err < TOL, f"{name} disagrees with lax on {what}: max |diff| = {err:.2e}"
 
 
-def runner(fn, is_jax):
-    def run(n):
-        for _ in range(n):
-            out = fn()
-        if is_jax:
-            jax.block_until_ready(out)
-    return run
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timing windows per row")
@@ -119,7 +110,7 @@ def main(argv=None):
         for kind in ("max", "avg"):
             fns = build(torch, kind, x, r, k, s, p)
             check(fns)
-            runs = {(name, which): runner(fn, not name.startswith("torch"))
+            runs = {(name, which): _common.call_runner(fn, not name.startswith("torch"))
                     for name, pair in fns.items() for which, fn in zip(("fwd", "bwd"), pair)}
             _common.load_now()
             steps = {key: _common.calibrate(run, target_s=args.window, minimum=1)

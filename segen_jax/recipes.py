@@ -61,13 +61,14 @@ def classifier_batches(batch_size: int, seed: int):
 
 
 @nnx.jit
-def _argmax_class(model, images):
+def _argmax(model, images):
     return jnp.argmax(model(images), -1)
 
 
-def predict(model, images, *, batch_size: int = 500):
-    """Argmax class of each image, in batches (images (N, 28, 28, 1) -> (N,) int)."""
-    return np.concatenate([np.asarray(_argmax_class(model, images[i:i + batch_size]))
+def predict(model, images, *, batch_size: int = 250):
+    """Argmax over the model's last axis, in batches: the class of each image for a classifier
+    ((N, 28, 28, 1) -> (N,)), of each pixel for a segmenter ((N, H, W, C) -> (N, H, W))."""
+    return np.concatenate([np.asarray(_argmax(model, images[i:i + batch_size]))
                            for i in range(0, len(images), batch_size)])
 
 
@@ -105,17 +106,6 @@ def segmenter_batches(batch_size: int, seed: int):
     return lambda start: data.batches(train, batch_size, seed=seed, start_step=start)
 
 
-@nnx.jit
-def _argmax_labels(model, images):
-    return jnp.argmax(model(images), -1)
-
-
-def predict_labels(model, images, *, batch_size: int = 100):
-    """Argmax class of each pixel, in batches: images (N, H, W, C) -> (N, H, W) int."""
-    return np.concatenate([np.asarray(_argmax_labels(model, images[i:i + batch_size]))
-                           for i in range(0, len(images), batch_size)])
-
-
 def segmentation_metrics(predicted, labels, num_classes=11):
     """{"mean_iou", "pixel_accuracy", "boundary_f1" (2-pixel tolerance)} of label maps."""
     return {"mean_iou": metrics.mean_iou(predicted, labels, num_classes)[0],
@@ -126,7 +116,7 @@ def segmentation_metrics(predicted, labels, num_classes=11):
 def evaluate_segmenter(model):
     """Segmentation metrics on the 500 held-out digit scenes."""
     _, (images, labels) = digit_scene_data()
-    return segmentation_metrics(predict_labels(model, images), labels)
+    return segmentation_metrics(predict(model, images), labels)
 
 
 SEGMENTER_DEFAULTS = {"steps": 1500, "batch_size": 32, "lr": 1e-3}

@@ -32,6 +32,16 @@ def test_every_pool_keeps_the_shapes_and_parameters(pool):
     assert not np.allclose(model(x), maxpool(x), atol=1e-4)
 
 
+def test_feature_map_is_the_trunk_of_features_at_any_size():
+    model = Classifier(rngs=nnx.Rngs(0))
+    x = jax.random.uniform(jax.random.key(3), (2, 28, 28, 1))
+    fmap = model.feature_map(x)
+    assert fmap.shape == (2, 7, 7, 32)
+    np.testing.assert_allclose(model.features(x),
+                               jax.nn.relu(model.hidden(fmap.reshape(2, -1))), atol=1e-6)
+    assert model.feature_map(jnp.zeros((1, 64, 48, 1))).shape == (1, 16, 12, 32)
+
+
 def test_bad_input_shape_is_named():
     model = Classifier(rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"images must have shape \(B, 28, 28, 1\), got \(28, 28\)"):

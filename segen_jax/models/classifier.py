@@ -41,11 +41,16 @@ class Classifier(nnx.Module):
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(f"Classifier: images must have shape (B, {expected[0]}, "
                              f"{expected[1]}, {expected[2]}), got {tuple(images.shape)}")
+        x = self.feature_map(images)
+        return jax.nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
+
+    def feature_map(self, images):
+        """The convolutions and pools alone: (B, H, W, C) -> (B, H/4, W/4, 2w), any H, W
+        divisible by 4 (chapter 3 slides the classifier over whole scenes with it)."""
         x = jax.nn.relu(self.conv1b(jax.nn.relu(self.conv1a(images))))
         x = POOLS[self.pool](x)
         x = jax.nn.relu(self.conv2b(jax.nn.relu(self.conv2a(x))))
-        x = POOLS[self.pool](x)
-        return jax.nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
+        return POOLS[self.pool](x)
 
     def __call__(self, images):
         return self.out(self.features(images))
