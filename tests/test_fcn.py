@@ -8,7 +8,8 @@ import pytest
 from flax import nnx
 
 from segen_jax.losses import pixel_cross_entropy
-from segen_jax.models.fcn import FCN, ConvTranspose, TinyFCN
+from segen_jax.models import Classifier
+from segen_jax.models.fcn import FCN, ConvTranspose, TinyFCN, from_classifier
 from segen_jax.ops import bilinear_upsample, max_pool2d
 
 
@@ -104,3 +105,46 @@ def test_a_few_steps_fit_a_fixed_batch(make):
 
     losses = [float(step(model, optimizer)) for _ in range(10)]
     assert np.isfinite(losses).all() and losses[-1] < 0.8 * losses[0]
+
+
+def test_from_classifier_makes_the_first_two_blocks_the_classifiers_feature_map():
+    """After the transfer, FCN's pool2 and TinyFCN's skip path compute what the classifier's
+    convolutions compute: the same weights and the same operations, for a whole scene."""
+    classifier = Classifier(rngs=nnx.Rngs(1))
+    x = jax.random.uniform(jax.random.key(2), (2, 64, 64, 1))
+    fcn = FCN(11, "8s", rngs=nnx.Rngs(0))
+    before = fcn(x)
+    assert from_classifier(fcn, classifier) is fcn
+    _, pools = coarse_score(fcn, x)
+    np.testing.assert_allclose(pools[1], classifier.feature_map(x), atol=1e-6)
+    assert float(jnp.abs(fcn(x) - before).max()) > 1e-3   # the copy changed the network
+    tiny = from_classifier(TinyFCN(11, rngs=nnx.Rngs(0)), classifier)
+    skip = jax.nn.relu(tiny.enc1[1](jax.nn.relu(tiny.enc1[0](x))))
+    first = jax.nn.relu(classifier.conv1b(jax.nn.relu(classifier.conv1a(x))))
+    np.testing.assert_allclose(skip, first, atol=1e-6)
+    for conv in (tiny.enc2[1], fcn.blocks[1][1]):
+        np.testing.assert_array_equal(conv.kernel[...], classifier.conv2b.kernel[...])
+
+
+def test_from_classifier_rejects_what_does_not_fit():
+    with pytest.raises(ValueError, match=r"from_classifier: the classifier's conv 1 kernel has "
+                                         r"shape \(3, 3, 1, 8\), the FCN's \(3, 3, 1, 16\)"):
+        from_classifier(FCN(11, rngs=nnx.Rngs(0)), Classifier(width=8, rngs=nnx.Rngs(0)))
+    with pytest.raises(TypeError, match="model must be a TinyFCN or an FCN, got Classifier"):
+        from_classifier(Classifier(rngs=nnx.Rngs(0)), Classifier(rngs=nnx.Rngs(0)))
+
+
+@pytest.mark.parametrize("name, first", [("tinyfcn", lambda m: m.enc1[0]),
+                                         ("fcn8s", lambda m: m.blocks[0][0])])
+def test_segmenter_recipes_start_from_the_shipped_classifier(name, first):
+    from segen_jax import weights
+    from segen_jax.recipes import RECIPES
+    from segen_jax.train import nnx_model
+
+    classifier = weights.load("classifier")
+    graphdef, state, _ = RECIPES[name].build(0, 1e-3, 10)
+    np.testing.assert_array_equal(first(nnx_model(graphdef, state)).kernel[...],
+                                  classifier.conv1a.kernel[...])
+    # the recipe's bare model (what weights.load fills in) is a fresh one
+    assert not np.allclose(first(RECIPES[name].model(nnx.Rngs(0))).kernel[...],
+                           classifier.conv1a.kernel[...])

@@ -20,6 +20,10 @@ FCN (Long, Shelhamer & Darrell, CVPR 2015), on a small VGG-style backbone of wid
     bilinear upsampling; score_pool* are 1x1 convolutions initialised to zero, so a fresh 16s or
     8s starts out as the coarser net and learns how much detail the skip adds; the last
     upsampling is fixed bilinear interpolation, as in the paper. H and W must be divisible by 32.
+
+Long et al. start from a classifier trained on ImageNet; `from_classifier` does the same with
+the course's digit classifier, whose two conv blocks have exactly the shapes of the first two
+blocks of both networks (widths 16 and 32 at the defaults).
 """
 import jax
 import jax.numpy as jnp
@@ -147,3 +151,36 @@ class FCN(nnx.Module):
         if self.variant == "8s":
             score = self.up8(score) + self.score_pool3(pools[2])
         return bilinear_upsample(score, self.output_stride)
+
+
+def _first_convs(model):
+    """The four convolutions of the first two blocks of a TinyFCN or an FCN."""
+    if isinstance(model, TinyFCN):
+        return [*model.enc1, *model.enc2]
+    if isinstance(model, FCN):
+        return [*model.blocks[0], *model.blocks[1]]
+    raise TypeError(f"from_classifier: model must be a TinyFCN or an FCN, got "
+                    f"{type(model).__name__}")
+
+
+def from_classifier(model, classifier):
+    """Copy a trained `Classifier`'s convolutions (conv1a, conv1b, conv2a, conv2b) into the
+    first two blocks of `model` (a TinyFCN or an FCN), in place, and return `model`.
+
+    The transfer step of Long et al.: the segmenter starts with features that already tell
+    digits apart, and training only has to learn the rest. Every kernel and bias must have
+    the same shape in both (the defaults: in_channels 1, width 16); otherwise ValueError.
+    """
+    sources = [classifier.conv1a, classifier.conv1b, classifier.conv2a, classifier.conv2b]
+    targets = _first_convs(model)
+    for i, (src, dst) in enumerate(zip(sources, targets)):
+        for name in ("kernel", "bias"):
+            got, want = getattr(src, name).shape, getattr(dst, name).shape
+            if got != want:
+                raise ValueError(f"from_classifier: the classifier's conv {i + 1} {name} has shape "
+                                 f"{got}, the {type(model).__name__}'s {want}; build both with "
+                                 "the same in_channels and width")
+    for src, dst in zip(sources, targets):
+        dst.kernel[...] = src.kernel[...]
+        dst.bias[...] = src.bias[...]
+    return model

@@ -1,0 +1,17 @@
+"""The experiment script behind chapter 3's table still runs and reports what it promises."""
+import json
+
+from experiments import fcn_digit_scenes
+
+
+def test_fcn_digit_scenes_reports_scores_and_diagnostics(capsys):
+    fcn_digit_scenes.main(["--steps", "2", "--batch-size", "4", "--n-train", "8",
+                           "--init", "classifier", "--dropout", "0.5", "--eval-every", "1"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["args"]["init"] == "classifier" and report["args"]["steps"] == 2
+    assert set(report["test"]) == {"mean_iou", "pixel_accuracy", "boundary_f1"}
+    assert all(0 <= v <= 1 for v in report["test"].values())
+    assert len(report["per_class_iou"]) == 11
+    wrong = report["wrong_digit_fraction"]     # None when two steps found no digit pixel yet
+    assert wrong is None or 0 <= wrong <= 1
+    assert [step for step, _ in report["test_curve"]] == [1, 2]
