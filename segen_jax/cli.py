@@ -67,7 +67,7 @@ def make_parser():
                        help="seed for initialisation, data order and augmentation (default 0)")
     train.add_argument("--batch-size", type=_int_at_least(1), default=None,
                        help="examples per step (default: the model's, 64 for classifier, "
-                            "32 for the segmenters)")
+                            "4 for the segmenters)")
     train.add_argument("--lr", type=_positive_float, default=None,
                        help="peak learning rate (default: the model's, 2e-3 for classifier, "
                             "1e-3 for the segmenters)")

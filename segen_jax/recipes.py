@@ -86,15 +86,18 @@ SEGMENTERS = {"tinyfcn": lambda rngs: TinyFCN(11, rngs=rngs),
               "fcn8s": lambda rngs: FCN(11, "8s", rngs=rngs)}
 
 
-SCENES = {"n_train": 6000, "n_test": 500, "label_dilation": 3}
+SCENES = {"n_train": 6000, "n_test": 500, "label_dilation": 3, "overlap": False,
+          "scale": (0.8, 1.1)}
 
 
 @functools.lru_cache(maxsize=1)
 def digit_scene_data():
     """((x_train, y_train), (x_test, y_test)): 6,000 training and 500 held-out 64x64 scenes
-    of 11 classes (background + 10 digits), each digit's label widened by 3 pixels
-    (`data.load_digit_scenes(**SCENES)`, its other arguments at their defaults). Chapter 3
-    measures why: thin stroke labels cap what a stride-8 segmenter can score."""
+    of 11 classes (background + 10 digits): 1-3 digits of 22-31 pixels whose boxes do not
+    overlap, each digit's label widened by 3 pixels (`data.load_digit_scenes(**SCENES)`).
+    Chapter 3 measures why: where digits overlap, the image (the max of both strokes) does not
+    show which one the label says is on top, and thin stroke labels cap what a stride-8
+    segmenter can score."""
     return data.load_digit_scenes(**SCENES)
 
 
@@ -131,8 +134,9 @@ def evaluate_segmenter(model):
 
 
 # Batch 4: on a 2-core CPU an FCN-8s step costs about batch-proportional time, and in the same
-# ~2 minutes 3,200 steps of 4 scenes reached test mIoU 0.53 against 0.45 for 800 steps of 16
-# and 0.35 for 400 steps of 32 (chapter 3 shows the measurement).
+# ~2 minutes 3,200 steps of 4 scenes reached test mIoU 0.53 against 0.45 for 800 of 16 and 0.35
+# for 400 of 32 (chapter 3's table, rows 2 and 5-7, measured on the generator's overlapping
+# layout with experiments/fcn_digit_scenes.py).
 SEGMENTER_DEFAULTS = {"steps": 10000, "batch_size": 4, "lr": 1e-3}
 
 RECIPES = {

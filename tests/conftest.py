@@ -1,4 +1,5 @@
-"""Shared test set-up: hypothesis profiles and the repository root on sys.path (for solutions/).
+"""Shared test set-up: hypothesis profiles and the repository root on sys.path (for solutions/
+and experiments/).
 
 Profiles: "ci" (the default under CI=true or via HYPOTHESIS_PROFILE=ci) keeps property tests
 small so `make test` stays well inside CI's time limit; "dev" explores more; choose with

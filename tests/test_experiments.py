@@ -6,7 +6,8 @@ from experiments import fcn_digit_scenes
 
 def test_fcn_digit_scenes_reports_scores_and_diagnostics(capsys):
     fcn_digit_scenes.main(["--steps", "2", "--batch-size", "4", "--n-train", "8",
-                           "--init", "classifier", "--dropout", "0.5", "--eval-every", "1"])
+                           "--init", "classifier", "--norm", "group", "--dropout", "0.5",
+                           "--overlap", "no", "--eval-every", "1"])
     report = json.loads(capsys.readouterr().out)
     assert report["args"]["init"] == "classifier" and report["args"]["steps"] == 2
     assert set(report["test"]) == {"mean_iou", "pixel_accuracy", "boundary_f1"}

@@ -127,11 +127,35 @@ def test_from_classifier_makes_the_first_two_blocks_the_classifiers_feature_map(
 
 
 def test_from_classifier_rejects_what_does_not_fit():
-    with pytest.raises(ValueError, match=r"from_classifier: the classifier's conv 1 kernel has "
-                                         r"shape \(3, 3, 1, 8\), the FCN's \(3, 3, 1, 16\)"):
+    with pytest.raises(ValueError, match=r"from_classifier: the classifier's conv1a.kernel has "
+                                         r"shape \(3, 3, 1, 8\), the FCN's layer \(3, 3, 1, 16\)"):
         from_classifier(FCN(11, rngs=nnx.Rngs(0)), Classifier(width=8, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"conv1a.kernel has shape \(3, 3, 3, 16\), the "
+                                         r"TinyFCN's layer \(3, 3, 1, 16\)"):
+        from_classifier(TinyFCN(11, rngs=nnx.Rngs(0)), Classifier(in_channels=3, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"classifier.pool must be 'max' .*, got 'avg'"):
+        from_classifier(FCN(11, rngs=nnx.Rngs(0)), Classifier(pool="avg", rngs=nnx.Rngs(0)))
     with pytest.raises(TypeError, match="model must be a TinyFCN or an FCN, got Classifier"):
         from_classifier(Classifier(rngs=nnx.Rngs(0)), Classifier(rngs=nnx.Rngs(0)))
+    with pytest.raises(TypeError, match="classifier must be a Classifier, got TinyFCN"):
+        from_classifier(FCN(11, rngs=nnx.Rngs(0)), TinyFCN(11, rngs=nnx.Rngs(0)))
+
+
+def test_training_the_segmenter_leaves_the_classifier_intact():
+    """The transfer copies: a donated train step on the FCN must not free or change the
+    classifier's arrays."""
+    from segen_jax.recipes import segmentation_loss
+    from segen_jax.train import nnx_state, nnx_step
+
+    classifier = Classifier(rngs=nnx.Rngs(1))
+    kernel = np.asarray(classifier.conv1a.kernel[...]).copy()
+    model = from_classifier(FCN(11, "8s", width=16, rngs=nnx.Rngs(0)), classifier)
+    graphdef, state = nnx_state(model, nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param))
+    images = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1))
+    labels = jnp.zeros((2, 32, 32), jnp.int32).at[:, 8:16, 8:16].set(3)
+    state, _ = nnx_step(graphdef, segmentation_loss)(state, (images, labels))
+    np.testing.assert_array_equal(classifier.conv1a.kernel[...], kernel)
+    assert classifier(jnp.zeros((1, 28, 28, 1))).shape == (1, 10)
 
 
 @pytest.mark.parametrize("name, first", [("tinyfcn", lambda m: m.enc1[0]),

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from segen_jax.models.classifier import Classifier
 from segen_jax.ops import bilinear_kernel, bilinear_upsample, conv_transpose2d, max_pool2d
 
 VARIANTS = {"32s": 32, "16s": 16, "8s": 8}
@@ -164,23 +165,36 @@ def _first_convs(model):
 
 
 def from_classifier(model, classifier):
-    """Copy a trained `Classifier`'s convolutions (conv1a, conv1b, conv2a, conv2b) into the
-    first two blocks of `model` (a TinyFCN or an FCN), in place, and return `model`.
+    """Copy a trained `Classifier`'s convolutions into the first two blocks of `model` (a
+    TinyFCN or an FCN), in place, and return `model`:
+        conv1a, conv1b → kernels (3, 3, C, w), (3, 3, w, w)      (TinyFCN enc1, FCN blocks[0])
+        conv2a, conv2b → kernels (3, 3, w, 2w), (3, 3, 2w, 2w)   (TinyFCN enc2, FCN blocks[1])
+    with C = in_channels and w = width, the same in both (the defaults: 1 and 16).
 
     The transfer step of Long et al.: the segmenter starts with features that already tell
-    digits apart, and training only has to learn the rest. Every kernel and bias must have
-    the same shape in both (the defaults: in_channels 1, width 16); otherwise ValueError.
+    digits apart, and training only has to learn the rest. The arrays are copied, so training
+    the segmenter (whose step donates its buffers) leaves the classifier intact. The
+    classifier must pool with "max", as both segmenters do. ValueError if a shape or the
+    pooling differs, TypeError for other kinds of model.
     """
-    sources = [classifier.conv1a, classifier.conv1b, classifier.conv2a, classifier.conv2b]
+    if not isinstance(classifier, Classifier):
+        raise TypeError(f"from_classifier: classifier must be a Classifier, got "
+                        f"{type(classifier).__name__}")
+    if classifier.pool != "max":
+        raise ValueError(f"from_classifier: classifier.pool must be 'max' (the segmenters "
+                         f"max-pool between the blocks), got {classifier.pool!r}")
+    names = ["conv1a", "conv1b", "conv2a", "conv2b"]
     targets = _first_convs(model)
-    for i, (src, dst) in enumerate(zip(sources, targets)):
-        for name in ("kernel", "bias"):
-            got, want = getattr(src, name).shape, getattr(dst, name).shape
+    for name, dst in zip(names, targets):
+        src = getattr(classifier, name)
+        for part in ("kernel", "bias"):
+            got, want = getattr(src, part).shape, getattr(dst, part).shape
             if got != want:
-                raise ValueError(f"from_classifier: the classifier's conv {i + 1} {name} has shape "
-                                 f"{got}, the {type(model).__name__}'s {want}; build both with "
-                                 "the same in_channels and width")
-    for src, dst in zip(sources, targets):
-        dst.kernel[...] = src.kernel[...]
-        dst.bias[...] = src.bias[...]
+                raise ValueError(f"from_classifier: the classifier's {name}.{part} has shape "
+                                 f"{got}, the {type(model).__name__}'s layer {want}; build both "
+                                 "with the same in_channels and width")
+    for name, dst in zip(names, targets):
+        src = getattr(classifier, name)
+        dst.kernel[...] = jnp.array(src.kernel[...], copy=True)
+        dst.bias[...] = jnp.array(src.bias[...], copy=True)
     return model
