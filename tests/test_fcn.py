@@ -172,3 +172,46 @@ def test_segmenter_recipes_start_from_the_shipped_classifier(name, first):
     # the recipe's bare model (what weights.load fills in) is a fresh one
     assert not np.allclose(first(RECIPES[name].model(nnx.Rngs(0))).kernel[...],
                            classifier.conv1a.kernel[...])
+
+
+class _Pointwise(nnx.Module):
+    """A 1x1 convolution that insists on inputs divisible by 32: its prediction at a pixel
+    depends on that pixel alone, so any shift average must give the plain prediction."""
+
+    def __init__(self, rngs):
+        self.conv = nnx.Conv(1, 5, (1, 1), rngs=rngs)
+
+    def __call__(self, images):
+        assert images.shape[1] % 32 == 0 and images.shape[2] % 32 == 0, images.shape
+        return self.conv(images)
+
+
+def test_shift_average_crops_each_shift_back_onto_the_image():
+    from segen_jax.recipes import predict, predict_shift_average
+    model = _Pointwise(nnx.Rngs(0))
+    images = jax.random.uniform(jax.random.key(1), (3, 64, 64, 1)) - 0.5
+    plain = predict(model, np.asarray(images))
+    for kw in (dict(shifts=(0,), margin=0), dict(shifts=(0, 3, 4)), dict(shifts=(1, 6), margin=13)):
+        np.testing.assert_array_equal(predict_shift_average(model, images, **kw), plain)
+    odd = jax.random.uniform(jax.random.key(2), (2, 50, 41, 1)) - 0.5   # canvas 96 x 64
+    out = predict_shift_average(model, odd, batch_size=1)
+    assert out.shape == (2, 50, 41)
+    np.testing.assert_array_equal(out, np.argmax(model.conv(odd), -1))
+
+
+def test_shift_average_of_an_fcn_differs_from_one_pass_and_checks_its_arguments():
+    from segen_jax.recipes import predict, predict_shift_average
+    model = FCN(11, "8s", rngs=nnx.Rngs(0))
+    model.score_pool3.kernel[...] = 0.3 * jax.random.normal(jax.random.key(3),
+                                                            model.score_pool3.kernel.shape)
+    images = jax.random.uniform(jax.random.key(4), (2, 64, 64, 1))
+    one = predict_shift_average(model, images, shifts=(0,), margin=0)
+    np.testing.assert_array_equal(one, predict(model, np.asarray(images)))
+    assert (predict_shift_average(model, images, shifts=(0, 4)) != one).any()
+    for kw, message in [(dict(shifts=()), "shifts must be"), (dict(shifts=(0, -1)), "shifts must"),
+                        (dict(shifts=(0.5,)), "shifts must"), (dict(margin=-1), "margin must"),
+                        (dict(multiple=0), "multiple must"), (dict(batch_size=0), "batch_size")]:
+        with pytest.raises(ValueError, match=message):
+            predict_shift_average(model, images, **kw)
+    with pytest.raises(ValueError, match=r"images must be \(N, H, W, C\)"):
+        predict_shift_average(model, images[0])

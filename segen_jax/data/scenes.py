@@ -123,7 +123,24 @@ def _free_corner(rng, size, side, boxes):
     return int(y.flat[pick]), int(x.flat[pick])
 
 
+def _grid_corners(rng, size, sides):
+    """Top-left corners on a jittered g x g grid, g = ceil(sqrt(k)) for k digits: each digit
+    gets its own cell of size // g pixels (cells drawn at random) and a random offset inside
+    it, so the boxes are disjoint whenever every side fits a cell. None if one does not."""
+    g = int(np.ceil(np.sqrt(len(sides))))
+    cell = size // g
+    if max(sides) > cell:
+        return None
+    cells = rng.permutation(g * g)[:len(sides)]
+    return [(int(c // g * cell + rng.integers(cell - s + 1)),
+             int(c % g * cell + rng.integers(cell - s + 1))) for c, s in zip(cells, sides)]
+
+
 def _place(rng, size, sides, overlap, index):
+    """Top-left corners for boxes of the given sides. overlap=False: up to _RESTARTS greedy
+    placements at uniformly random free corners, then a jittered grid (_grid_corners); the
+    greedy tries alone fail for about 1 scene in 6,000 with 3 digits of up to 31 pixels on
+    64x64, and the grid only runs where they fail, so the other scenes stay as they were."""
     if overlap:
         return [(int(rng.integers(size - s + 1)), int(rng.integers(size - s + 1))) for s in sides]
     for _ in range(_RESTARTS):
@@ -135,10 +152,13 @@ def _place(rng, size, sides, overlap, index):
             boxes.append((*corner, s))
         else:
             return [(y, x) for y, x, _ in boxes]
+    corners = _grid_corners(rng, size, sides)
+    if corners is not None:
+        return corners
     raise ValueError(f"digit_scenes: overlap=False could not place {len(sides)} digits of sides "
                      f"{sides} without overlap on a {size}x{size} canvas (scene {index}, "
-                     f"{_RESTARTS} tries); use a larger size, a smaller scale, fewer "
-                     "digits_per_image or overlap=True")
+                     f"{_RESTARTS} tries and a {int(np.ceil(np.sqrt(len(sides))))}-wide grid); "
+                     "use a larger size, a smaller scale, fewer digits_per_image or overlap=True")
 
 
 def _disk(radius):
