@@ -12,7 +12,9 @@
   (`segen_jax.parallel`): the same call trains on 1 CPU, 8 GPUs or a TPU slice.
 
 Why a Python loop and not `lax.scan` over steps: on XLA:CPU a conv-net step inside `scan` ran
-11x slower than the same step jitted alone (DESIGN.md, "Training").
+11x slower than the same step jitted alone (DESIGN.md, "Training"), because inside the `while`
+loop that `scan` compiles to, XLA:CPU runs the convolutions with its generic kernels instead of
+YNNPACK's; unrolled (no loop in the HLO) the scan is fast again (benchmarks/RESULTS_scan.md).
 """
 import functools
 import json
@@ -41,19 +43,84 @@ def nnx_state(model, optimizer, *, seed: int = 0):
     return graphdef, {"nnx": arrays, "key": jax.random.key(seed)}
 
 
-def nnx_step(graphdef, loss_fn):
+MIN_PART = 8   # examples per part below which splitting a batch stopped paying (benchmarks/)
+
+
+def default_parts(batch_size: int) -> int:
+    """How many parts `nnx_step(parts="auto")` splits a batch of `batch_size` into.
+
+    On a single CPU device: the largest of 8, 4, 2 that divides the batch and leaves at least
+    MIN_PART examples per part, else 1. On GPU/TPU, or with several devices (the batch is
+    already split over them): 1. Why: XLA:CPU runs independent ops at the same time on its
+    thread pool, but runs many single ops of a conv net's backward pass on one thread; with
+    the batch in parts, the parts' forward and backward passes are independent chains that
+    keep every core busy. Measured on 2 cores (benchmarks/README.md, "Train step per
+    family"): 1.3-1.6x for the classifier at batch 64 and TinyFCN and FCN-8s at batch 32;
+    at batch 4, 4 parts of 1 made FCN-8s slower (86 against 106 img/s), hence MIN_PART.
+    """
+    if jax.default_backend() != "cpu" or jax.device_count() > 1:
+        return 1
+    for parts in (8, 4, 2):
+        if batch_size % parts == 0 and batch_size // parts >= MIN_PART:
+            return parts
+    return 1
+
+
+def _split(fn, batch, parts):
+    size = jax.tree.leaves(batch)[0].shape[0]
+    if size % parts:
+        raise ValueError(f"{fn}: parts={parts} must divide the batch size, got a batch of {size}")
+    return [jax.tree.map(lambda a: a.reshape(parts, size // parts, *a.shape[1:])[i], batch)
+            for i in range(parts)]
+
+
+def nnx_step(graphdef, loss_fn, *, parts=1):
     """The compiled train step for `nnx_state`'s state.
 
     loss_fn(model, batch, key) -> (loss, metrics dict). The step splits the state's key,
     computes the loss and ∇loss, applies the optimizer, and returns
     (new state, {"loss", "grad_norm" = ‖∇loss‖₂, **metrics}). It is compiled once per batch
     shape, with the state donated (its buffers reused for the new state).
+
+    parts=P > 1 cuts the batch into P equal consecutive parts B_i (P must divide the batch
+    size) and uses the mean of the parts' losses and metrics,
+        L = (1/P) Σ_i loss_fn(model, B_i, fold_in(key, i)),   ∇L = (1/P) Σ_i ∇loss_fn(...),
+    a speed-up on CPU (`default_parts`). It equals the whole batch's loss (up to float
+    rounding) only when loss_fn is a mean over examples with equal weights, such as
+    `pixel_cross_entropy` without ignore_index or class weights; with those, each part is
+    normalised by its own count of weighted pixels, and `dice_loss` is a ratio of sums, so the
+    mean over parts is a slightly different objective. Draws made from the key (augmentation)
+    come from each part's own key; draws from the model's own nnx.Rngs (dropout) are
+    unchanged. parts="auto" picks P with `default_parts` for each batch shape, so the
+    computation depends on the backend and the device count; the recipes use it, the default
+    P = 1 keeps every machine on the same path. Models with batch statistics (`nnx.BatchStat`,
+    batch norm) use P = 1 under "auto" and refuse P > 1, since statistics over a part are not
+    those over the batch.
     """
+    if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
+                            or parts < 1):
+        raise ValueError(f"nnx_step: parts must be 'auto' or an int >= 1, got {parts!r}")
+    parts = parts if parts == "auto" else int(parts)
+
     @functools.partial(jax.jit, donate_argnums=0)
     def step(state, batch):
         model, optimizer = nnx.merge(graphdef, state["nnx"])
         key, subkey = jax.random.split(state["key"])
-        (loss, metrics), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model, batch, subkey)
+        size = jax.tree.leaves(batch)[0].shape[0]
+        n = default_parts(size) if parts == "auto" else parts
+        if n > 1 and jax.tree.leaves(nnx.state(model, nnx.BatchStat)):
+            if parts != "auto":
+                raise ValueError(f"nnx_step: parts={parts} splits the batch, but the model has "
+                                 "batch statistics (nnx.BatchStat), which would then be computed "
+                                 "per part; use parts=1")
+            n = 1
+        value_and_grad = nnx.value_and_grad(loss_fn, has_aux=True)
+        if n == 1:
+            (loss, metrics), grads = value_and_grad(model, batch, subkey)
+        else:
+            results = [value_and_grad(model, part, jax.random.fold_in(subkey, i))
+                       for i, part in enumerate(_split("nnx_step", batch, n))]
+            (loss, metrics), grads = jax.tree.map(lambda *v: sum(v) / n, *results)
         optimizer.update(model, grads)
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **metrics}
         return {"nnx": nnx.state((model, optimizer)), "key": key}, metrics

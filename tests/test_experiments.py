@@ -16,3 +16,12 @@ def test_fcn_digit_scenes_reports_scores_and_diagnostics(capsys):
     wrong = report["wrong_digit_fraction"]     # None when two steps found no digit pixel yet
     assert wrong is None or 0 <= wrong <= 1
     assert [step for step, _ in report["test_curve"]] == [1, 2]
+
+
+def test_fcn_shift_average_reports_each_way_of_predicting(capsys):
+    from experiments import fcn_shift_average
+    fcn_shift_average.main(["fcn8s", "--pretrained", "--shifts", "0", "4", "--n-test", "8"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_test"] == 8 and report["weights"] == "shipped weights"
+    assert list(report["mean_iou"]) == ["one pass", "margin 8", "margin 8 + shifts [0, 4]"]
+    assert all(0 < v <= 1 for v in report["mean_iou"].values())

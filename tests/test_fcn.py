@@ -207,8 +207,18 @@ def test_shift_average_of_an_fcn_differs_from_one_pass_and_checks_its_arguments(
     images = jax.random.uniform(jax.random.key(4), (2, 64, 64, 1))
     one = predict_shift_average(model, images, shifts=(0,), margin=0)
     np.testing.assert_array_equal(one, predict(model, np.asarray(images)))
-    assert (predict_shift_average(model, images, shifts=(0, 4)) != one).any()
-    for kw, message in [(dict(shifts=()), "shifts must be"), (dict(shifts=(0, -1)), "shifts must"),
+    # By hand: every (dy, dx) pasted at 8 + (dy, dx) on a 96x96 zero canvas, softmax, cropped
+    # back, averaged over the 4 shifts, argmax.
+    total = 0.0
+    for dy in (0, 4):
+        for dx in (0, 4):
+            canvas = jnp.zeros((2, 96, 96, 1)).at[:, 8 + dy:72 + dy, 8 + dx:72 + dx].set(images)
+            total += jax.nn.softmax(model(canvas), -1)[:, 8 + dy:72 + dy, 8 + dx:72 + dx]
+    expected = np.argmax(np.asarray(total), -1)
+    got = predict_shift_average(model, images, shifts=(0, 4), margin=8)
+    assert (got != one).any()
+    assert np.mean(got == expected) > 0.999   # float ties aside, the same average
+    for kw, message in [(dict(shifts=()), "shifts must be"), (dict(shifts=4), "shifts must be"), (dict(shifts=(0, -1)), "shifts must"),
                         (dict(shifts=(0.5,)), "shifts must"), (dict(margin=-1), "margin must"),
                         (dict(multiple=0), "multiple must"), (dict(batch_size=0), "batch_size")]:
         with pytest.raises(ValueError, match=message):

@@ -318,9 +318,27 @@ def test_overlap_false_falls_back_to_a_grid_when_random_placement_fails(monkeypa
     assert len(separate) > 50 and all(separate)
 
 
-def test_recipe_layout_places_scenes_that_random_placement_alone_could_not():
+def test_recipe_layout_places_scenes_that_random_placement_alone_could_not(monkeypatch):
     # Scene 6330 of the recipe's layout (3 digits up to 31 px, boxes apart) used to raise: the
-    # greedy tries left no room; it now lands on the grid. Scenes depend only on (seed, index).
+    # greedy tries left no room; it now lands on the grid. Scenes depend only on (seed, index),
+    # so its generator can be replayed alone.
+    from segen_jax.data import scenes
+    calls = []
+    grid = scenes._grid_corners
+    monkeypatch.setattr(scenes, "_grid_corners", lambda *a: calls.append(a) or grid(*a))
+    rng = scenes._rngs(0, 6331)[6330]
+    k = int(rng.integers(1, 4))
+    rng.integers(len(load_mnist("train")[0]), size=k)         # which digits (unused here)
+    sides = [scenes._scaled(f) for f in rng.uniform(0.8, 1.1, size=k)]
+    corners = scenes._place(rng, 64, sides, False, 6330)
+    assert len(calls) == 1 and len(corners) == k == 3
+    boxes = [(y, x, s) for (y, x), s in zip(corners, sides)]
+    for i, (y1, x1, s1) in enumerate(boxes):
+        assert 0 <= y1 and 0 <= x1 and y1 + s1 <= 64 and x1 + s1 <= 64
+        for y2, x2, s2 in boxes[i + 1:]:
+            assert y1 + s1 <= y2 or y2 + s2 <= y1 or x1 + s1 <= x2 or x2 + s2 <= x1
+    # ... and the whole call gets through it.
+    calls.clear()
     x, y = digit_scenes(6331, digits_per_image=(1, 3), scale=(0.8, 1.1), overlap=False,
-                        noise=0.0, label_dilation=0, seed=0)
-    assert x.shape == (6331, 64, 64, 1) and (y[6330] > 0).any()
+                        noise=0.0, seed=0)
+    assert x.shape == (6331, 64, 64, 1) and (y[6330] > 0).any() and len(calls) >= 1

@@ -164,3 +164,106 @@ def test_data_that_runs_out():
     finite = lambda start: batches((X, Y), 16, epochs=1, start_step=start)
     with pytest.raises(ValueError, match="data ran out after step 6 of 10"):
         train(step, state, finite, steps=10, progress=False)
+
+
+def _plain_loss(model, batch, key):   # no random draws: the parts must not change the maths
+    x, y = batch
+    logits = model(x)
+    return (optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(),
+            {"accuracy": jnp.mean(jnp.argmax(logits, -1) == y)})
+
+
+@pytest.mark.parametrize("parts", [2, 4, 8])
+def test_a_batch_in_parts_gives_the_whole_batchs_step(parts):
+    results = []
+    for p in (1, parts):
+        model = Tiny(rngs=nnx.Rngs(0))
+        graphdef, state = nnx_state(model, nnx.Optimizer(model, optax.adam(0.05), wrt=nnx.Param))
+        step = nnx_step(graphdef, _plain_loss, parts=p)
+        history = []
+        for i in range(3):
+            state, metrics = step(state, (X[32 * i:32 * i + 32], Y[32 * i:32 * i + 32]))
+            history.append({k: float(v) for k, v in metrics.items()})
+        results.append((history, nnx.to_pure_dict(state["nnx"])))
+    (h1, s1), (hp, sp) = results
+    for a, b in zip(h1, hp):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert abs(a[k] - b[k]) <= 1e-5 * max(1.0, abs(a[k])), (k, a[k], b[k])
+    for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(sp)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_parts_draw_their_own_keys():
+    # Each part gets fold_in(key, i): the noise added to a part differs from the noise the
+    # whole batch would get, so the losses differ a little but not much.
+    losses = []
+    for p in (1, 2):
+        m = Tiny(rngs=nnx.Rngs(0))
+        graphdef, state = nnx_state(m, nnx.Optimizer(m, optax.adam(0.05), wrt=nnx.Param))
+        _, metrics = nnx_step(graphdef, loss_fn, parts=p)(state, (X[:32], Y[:32]))
+        losses.append(float(metrics["loss"]))
+    assert losses[0] != losses[1] and abs(losses[0] - losses[1]) < 1e-2
+
+
+def test_default_parts_keeps_at_least_eight_examples_per_part(monkeypatch):
+    from segen_jax import train as train_module
+    monkeypatch.setattr(train_module.jax, "default_backend", lambda: "cpu")
+    monkeypatch.setattr(train_module.jax, "device_count", lambda: 1)
+    expected = {64: 8, 128: 8, 32: 4, 16: 2, 24: 2, 8: 1, 4: 1, 1: 1, 15: 1}
+    assert {b: train_module.default_parts(b) for b in expected} == expected
+    monkeypatch.setattr(train_module.jax, "device_count", lambda: 8)   # split over devices
+    assert train_module.default_parts(64) == 1
+    monkeypatch.setattr(train_module.jax, "device_count", lambda: 1)
+    monkeypatch.setattr(train_module.jax, "default_backend", lambda: "gpu")
+    assert train_module.default_parts(64) == 1
+
+
+def test_auto_splits_like_the_parts_it_picks_and_the_default_keeps_the_batch_whole():
+    from segen_jax.train import default_parts
+    losses = {}
+    for parts in ("auto", default_parts(32), 1, None):
+        m = Tiny(rngs=nnx.Rngs(0))
+        graphdef, state = nnx_state(m, nnx.Optimizer(m, optax.adam(0.05), wrt=nnx.Param))
+        step = nnx_step(graphdef, loss_fn) if parts is None else nnx_step(graphdef, loss_fn,
+                                                                           parts=parts)
+        losses[parts] = float(step(state, (X[:32], Y[:32]))[1]["loss"])
+    assert losses["auto"] == losses[default_parts(32)]
+    assert losses[None] == losses[1]
+
+
+class WithBatchNorm(nnx.Module):
+    def __init__(self, *, rngs):
+        self.a = nnx.Linear(6, 8, rngs=rngs)
+        self.norm = nnx.BatchNorm(8, rngs=rngs)
+        self.b = nnx.Linear(8, 2, rngs=rngs)
+
+    def __call__(self, x):
+        return self.b(jax.nn.relu(self.norm(self.a(x))))
+
+
+def test_parts_refuse_batch_statistics_and_auto_keeps_the_batch_whole():
+    outputs = []
+    for parts in ("auto", 1):
+        model = WithBatchNorm(rngs=nnx.Rngs(0))
+        graphdef, state = nnx_state(model, nnx.Optimizer(model, optax.adam(0.05), wrt=nnx.Param))
+        _, metrics = nnx_step(graphdef, _plain_loss, parts=parts)(state, (X[:64], Y[:64]))
+        outputs.append(float(metrics["loss"]))
+    assert outputs[0] == outputs[1]
+    model = WithBatchNorm(rngs=nnx.Rngs(0))
+    graphdef, state = nnx_state(model, nnx.Optimizer(model, optax.adam(0.05), wrt=nnx.Param))
+    with pytest.raises(ValueError, match=r"parts=2 splits the batch, but the model has batch"):
+        nnx_step(graphdef, _plain_loss, parts=2)(state, (X[:64], Y[:64]))
+
+
+@pytest.mark.parametrize("parts", [0, -2, 1.5, True, "two"])
+def test_bad_parts(parts):
+    graphdef, _, _ = setup()
+    with pytest.raises(ValueError, match="parts must be 'auto' or an int >= 1"):
+        nnx_step(graphdef, _plain_loss, parts=parts)
+
+
+def test_parts_must_divide_the_batch():
+    graphdef, state, _ = setup()
+    with pytest.raises(ValueError, match=r"parts=3 must divide the batch size, got a batch of 32"):
+        nnx_step(graphdef, _plain_loss, parts=3)(state, (X[:32], Y[:32]))
