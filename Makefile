@@ -30,6 +30,13 @@ test: $(STAMP)
 # Speed against references in one process (PyTorch CPU is installed for this only).
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) -m benchmarks.train_step --model classifier --save
+	$(PY) -m benchmarks.train_step --model tinyfcn --save
+	$(PY) -m benchmarks.train_step --model tinyfcn --batch 32 --save
+	$(PY) -m benchmarks.train_step --model fcn8s --save
+	$(PY) -m benchmarks.train_step --model fcn8s --batch 32 --save
+	$(PY) -m benchmarks.table --write
+	$(PY) -m benchmarks.scan_vs_loop
 	$(PY) -m benchmarks.step_variants
 	$(PY) -m benchmarks.classifier_vs_torch
 	$(PY) -m benchmarks.conv

@@ -55,8 +55,10 @@ def default_parts(batch_size: int) -> int:
     thread pool, but runs many single ops of a conv net's backward pass on one thread; with
     the batch in parts, the parts' forward and backward passes are independent chains that
     keep every core busy. Measured on 2 cores (benchmarks/README.md, "Train step per
-    family"): 1.3-1.6x for the classifier at batch 64 and TinyFCN and FCN-8s at batch 32;
-    at batch 4, 4 parts of 1 made FCN-8s slower (86 against 106 img/s), hence MIN_PART.
+    family"): 1.58x for the classifier at batch 64, 1.41x for TinyFCN and 1.25x for FCN-8s at
+    batch 32. Parts that are too small lose: at batch 4, 4 parts of 1 ran FCN-8s at 111
+    against 133 img/s (`python -m benchmarks.train_step --model fcn8s --batch 4 --parts 4
+    --quick`), hence MIN_PART.
     """
     if jax.default_backend() != "cpu" or jax.device_count() > 1:
         return 1
