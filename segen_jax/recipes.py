@@ -100,8 +100,8 @@ def predict_shift_average(model, images, *, shifts=(0, 4), margin=8, multiple=32
         raise ValueError("predict_shift_average: images must be (N, H, W, C), got shape "
                          f"{images.shape}")
     shifts = tuple(shifts) if isinstance(shifts, (tuple, list, range, np.ndarray)) else shifts
-    if not isinstance(shifts, tuple) or not shifts or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
-                         for s in shifts):
+    bad = lambda s: isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+    if not isinstance(shifts, tuple) or not shifts or any(bad(s) for s in shifts):
         raise ValueError("predict_shift_average: shifts must be a non-empty sequence of ints "
                          f">= 0, got {shifts!r}")
     for name, value, low in (("margin", margin, 0), ("multiple", multiple, 1),
