@@ -21,11 +21,12 @@ def markdown(results) -> str:
               f"{r['segen_img_s'] / r['segen_parts1_img_s']:.2f}x)" if r["segen_parts"] > 1
               else "— (parts 1: the same step)"),
              f"{r['torch_nchw_img_s']:.0f}", f"{r['torch_channels_last_img_s']:.0f}",
+             f"{r['keras_jax_img_s']:.0f}" if r.get("keras_jax_img_s") else "n/a",
              f"**{r['ratio']:.2f}**", f"{r['ratio_vs_torch_nchw']:.2f}", f"{r['compile_s']:.1f} ({r['compile_parts1_s']:.1f})",
              f"{r['jax_peak_rss_mb']:.0f}", "not measured"]
             for r in results]
     header = ["model", "batch", "parameters", "segen_jax img/s", "batch kept whole img/s",
-              "torch NCHW img/s", "torch channels_last img/s", "ratio (÷ best torch)",
+              "torch NCHW img/s", "torch channels_last img/s", "Keras 3 (JAX) img/s", "ratio (÷ best torch)",
               "÷ torch NCHW", "compile s (batch whole)", "JAX peak RSS MiB", "GPU"]
     first = results[0] if results else {}
     notes = (f"\n\nCPU: {first.get('device', '?')}; "
