@@ -69,12 +69,6 @@ def _copy_fcn(name):
     return copy
 
 
-def _digits(batch, count):
-    images, labels = data.load_mnist("train")
-    return [(images[i * batch:(i + 1) * batch], labels[i * batch:(i + 1) * batch])
-            for i in range(count)]
-
-
 def _scenes(batch, count):
     images, labels = data.digit_scenes(batch * count, seed=0)
     return [(images[i * batch:(i + 1) * batch], labels[i * batch:(i + 1) * batch])
@@ -84,7 +78,7 @@ def _scenes(batch, count):
 # name: (JAX model, PyTorch twin, parameter copy, batches, the recipe's batch size)
 FAMILIES = {
     "classifier": (lambda: Classifier(rngs=nnx.Rngs(0)), _classifier_twin, _copy_classifier,
-                   _digits, 64),
+                   _common.mnist_batches, 64),
     "tinyfcn": (lambda: TinyFCN(11, rngs=nnx.Rngs(0)), _fcn_twin("tinyfcn"), _copy_fcn("tinyfcn"),
                 _scenes, 4),
     "fcn8s": (lambda: FCN(11, "8s", rngs=nnx.Rngs(0)), _fcn_twin("fcn8s"), _copy_fcn("fcn8s"),

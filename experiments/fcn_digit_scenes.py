@@ -97,7 +97,7 @@ def main(argv=None):
         "per_class_iou": np.round(metrics.mean_iou(predicted, y_test, 11)[1], 3).tolist(),
         "digit_vs_background_iou": round(float(metrics.mean_iou(
             (predicted > 0).astype(np.int32), (y_test > 0).astype(np.int32), 2)[1][1]), 4),
-        "wrong_digit_fraction": (round(float(np.mean(predicted[found] != y_test[found])), 4)
+        "wrong_digit_fraction": (round(metrics.wrong_class_fraction(predicted, y_test, 11), 4)
                                  if found.any() else None),   # None: no digit pixel found
         "test_curve": [(r["step"], round(r["test_mean_iou"], 4)) for r in history
                        if "test_mean_iou" in r],

@@ -10,6 +10,7 @@ class would make every number below wrong.
     IoU_c = TP_c / (TP_c + FP_c + FN_c) = C[c, c] / (Σ_p C[c, p] + Σ_t C[t, c] − C[c, c])
     mIoU = mean of IoU_c over the classes present in the target or the prediction
     pixel accuracy = Σ_c C[c, c] / Σ C
+    wrong class fraction = 1 − Σ_{c≠bg} C[c, c] / Σ_{t≠bg, p≠bg} C[t, p]
     boundary F1 = 2·P·R / (P + R) of the label map's boundary pixels (see boundary_f1)
 """
 import numpy as np
@@ -82,6 +83,21 @@ def pixel_accuracy(pred, target, num_classes, *, ignore_index=None):
     confusion = _confusion("pixel_accuracy", pred, target, num_classes, ignore_index)
     total = confusion.sum()
     return float(np.trace(confusion) / total) if total else float("nan")
+
+
+def wrong_class_fraction(pred, target, num_classes, *, background=0, ignore_index=None):
+    """Among the pixels that are foreground in both target and prediction (found), the share
+    given the wrong foreground class: with F = the classes other than `background`,
+        1 − Σ_{c∈F} C[c, c] / Σ_{t∈F, p∈F} C[t, p]
+    (NaN when no pixel is found). It separates recognising objects from finding them: a
+    segmenter can draw every digit's outline and still name it wrongly."""
+    confusion = _confusion("wrong_class_fraction", pred, target, num_classes, ignore_index)
+    if not isinstance(background, (int, np.integer)) or not 0 <= background < num_classes:
+        raise ValueError(f"wrong_class_fraction: background must be a class in [0, "
+                         f"{num_classes}), got {background!r}")
+    found = np.delete(np.delete(confusion, background, 0), background, 1)
+    total = found.sum()
+    return float(1 - np.trace(found) / total) if total else float("nan")
 
 
 def _label_maps(fn, name, labels):

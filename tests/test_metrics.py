@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from segen_jax.metrics import (boundary_f1, confusion_matrix, iou_from_confusion,
-                               label_boundaries, mean_iou, pixel_accuracy)
+                               label_boundaries, mean_iou, pixel_accuracy, wrong_class_fraction)
 
 
 @st.composite
@@ -145,3 +145,20 @@ def test_a_void_band_between_object_and_background_is_scored_fairly():
 def test_bad_labels_are_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_wrong_class_fraction_matches_a_direct_count():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        target = rng.integers(0, 4, size=(3, 9, 7))
+        pred = np.where(rng.random(target.shape) < 0.6, target, rng.integers(0, 4, target.shape))
+        found = (pred > 0) & (target > 0)
+        expected = np.mean(pred[found] != target[found])
+        assert np.isclose(wrong_class_fraction(pred, target, 4), expected)
+        # another background class: found = neither is class 2
+        found2 = (pred != 2) & (target != 2)
+        assert np.isclose(wrong_class_fraction(pred, target, 4, background=2),
+                          np.mean(pred[found2] != target[found2]))
+    assert np.isnan(wrong_class_fraction(np.zeros((2, 2), int), np.ones((2, 2), int), 2))
+    with pytest.raises(ValueError, match="background must be a class in"):
+        wrong_class_fraction(np.zeros((2, 2), int), np.zeros((2, 2), int), 2, background=2)
