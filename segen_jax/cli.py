@@ -17,7 +17,8 @@ import pathlib
 import sys
 import time
 
-MODELS = ("classifier", "tinyfcn", "fcn32s", "fcn16s", "fcn8s")   # = segen_jax.recipes.RECIPES
+MODELS = ("classifier", "tinyfcn", "fcn32s", "fcn16s", "fcn8s", "deeplabv3",
+          "deeplabv3plus")   # = segen_jax.recipes.RECIPES
 
 
 class UsageError(Exception):

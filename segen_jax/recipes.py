@@ -17,6 +17,7 @@ from flax import nnx
 from segen_jax import data, metrics, weights
 from segen_jax.losses import pixel_cross_entropy
 from segen_jax.models.classifier import Classifier, random_shift
+from segen_jax.models.deeplab import DeepLabV3, DeepLabV3Plus
 from segen_jax.models.fcn import FCN, TinyFCN, from_classifier
 from segen_jax.train import nnx_model, nnx_state, nnx_step
 
@@ -132,12 +133,14 @@ def evaluate_classifier(model):
     return {"accuracy": float(np.mean(predict(model, images) == labels))}
 
 
-# ---- segmenters: TinyFCN and FCN-32s/16s/8s on digit scenes -----------------------------------
+# ---- segmenters: TinyFCN, FCN-32s/16s/8s and DeepLab v3/v3+ on digit scenes ------------------
 
 SEGMENTERS = {"tinyfcn": lambda rngs: TinyFCN(11, rngs=rngs),
               "fcn32s": lambda rngs: FCN(11, "32s", rngs=rngs),
               "fcn16s": lambda rngs: FCN(11, "16s", rngs=rngs),
-              "fcn8s": lambda rngs: FCN(11, "8s", rngs=rngs)}
+              "fcn8s": lambda rngs: FCN(11, "8s", rngs=rngs),
+              "deeplabv3": lambda rngs: DeepLabV3(11, output_stride=8, rngs=rngs),
+              "deeplabv3plus": lambda rngs: DeepLabV3Plus(11, output_stride=8, rngs=rngs)}
 
 
 SCENES = {"n_train": 6000, "n_test": 500, "label_dilation": 3, "overlap": False,

@@ -135,7 +135,7 @@ def test_from_classifier_rejects_what_does_not_fit():
         from_classifier(TinyFCN(11, rngs=nnx.Rngs(0)), Classifier(in_channels=3, rngs=nnx.Rngs(0)))
     with pytest.raises(ValueError, match=r"classifier.pool must be 'max' .*, got 'avg'"):
         from_classifier(FCN(11, rngs=nnx.Rngs(0)), Classifier(pool="avg", rngs=nnx.Rngs(0)))
-    with pytest.raises(TypeError, match="model must be a TinyFCN or an FCN, got Classifier"):
+    with pytest.raises(TypeError, match="model must be a TinyFCN, an FCN or a DeepLab model, got Classifier"):
         from_classifier(Classifier(rngs=nnx.Rngs(0)), Classifier(rngs=nnx.Rngs(0)))
     with pytest.raises(TypeError, match="classifier must be a Classifier, got TinyFCN"):
         from_classifier(FCN(11, rngs=nnx.Rngs(0)), TinyFCN(11, rngs=nnx.Rngs(0)))

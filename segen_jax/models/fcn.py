@@ -155,20 +155,21 @@ class FCN(nnx.Module):
 
 
 def _first_convs(model):
-    """The four convolutions of the first two blocks of a TinyFCN or an FCN."""
+    """The four convolutions of the first two blocks of a TinyFCN, an FCN or a DeepLab model
+    (anything with FCN's five `blocks`)."""
     if isinstance(model, TinyFCN):
         return [*model.enc1, *model.enc2]
-    if isinstance(model, FCN):
+    if isinstance(model, nnx.Module) and len(getattr(model, "blocks", ())) == 5:
         return [*model.blocks[0], *model.blocks[1]]
-    raise TypeError(f"from_classifier: model must be a TinyFCN or an FCN, got "
+    raise TypeError(f"from_classifier: model must be a TinyFCN, an FCN or a DeepLab model, got "
                     f"{type(model).__name__}")
 
 
 def from_classifier(model, classifier):
     """Copy a trained `Classifier`'s convolutions into the first two blocks of `model` (a
-    TinyFCN or an FCN), in place, and return `model`:
-        conv1a, conv1b → kernels (3, 3, C, w), (3, 3, w, w)      (TinyFCN enc1, FCN blocks[0])
-        conv2a, conv2b → kernels (3, 3, w, 2w), (3, 3, 2w, 2w)   (TinyFCN enc2, FCN blocks[1])
+    TinyFCN, an FCN or a DeepLabV3/V3Plus), in place, and return `model`:
+        conv1a, conv1b → kernels (3, 3, C, w), (3, 3, w, w)      (TinyFCN enc1, blocks[0])
+        conv2a, conv2b → kernels (3, 3, w, 2w), (3, 3, 2w, 2w)   (TinyFCN enc2, blocks[1])
     with C = in_channels and w = width, the same in both (the defaults: 1 and 16).
 
     The transfer step of Long et al.: the segmenter starts with features that already tell

@@ -22,7 +22,9 @@ Backward pass (derived by hand, see conv2d_backward):
         transposed convolution), cropped by the padding; rows/cols of x_pad that no window
         reached, when (n + 2p − k̂) is not divisible by s, get gradient 0;
     dL/db[o] = Σ_{n, i, j} dy[n, i, j, o].
-Receptive field of a stack: r_L = r_{L−1} + d_L·(k_L − 1)·j_{L−1}, j_L = j_{L−1}·s_L, r_0 = j_0 = 1.
+Receptive field of a stack: r_L = r_{L−1} + d_L·(k_L − 1)·j_{L−1}, j_L = j_{L−1}·s_L, r_0 = j_0 = 1;
+its support (which input offsets reach one output) is the sum set of the layers' tap offsets,
+with holes when rates repeat (gridding); gradient_support measures it on any function.
 
 Every function checks its arguments in Python before any XLA call and raises ValueError
 (TypeError for wrong types) naming the function, the argument, what it got and what it
@@ -31,7 +33,9 @@ expected. All of them jit (stride/padding/dilation/kernel_size/mode static) and 
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from segen_jax.ops._common import _array, _geometry, _is_int, _pad, _padding, _pair, _patches
@@ -195,26 +199,29 @@ def conv_output_size(n, k, *, stride=1, padding=0, dilation=1):
     return (n + 2 * p - k_hat) // stride + 1
 
 
+def effective_kernel_size(k, dilation=1):
+    """The extent of a kernel of k taps with dilation r: k̂ = k + (k − 1)(r − 1) (ints >= 1).
+    An atrous kernel is the dense kernel of size k̂ with r − 1 zeros inserted between taps."""
+    for name, value in (("k", k), ("dilation", dilation)):
+        if not _is_int(value):
+            raise TypeError(f"effective_kernel_size: {name} must be an int >= 1, got {value!r}")
+        if value < 1:
+            raise ValueError(f"effective_kernel_size: {name} must be an int >= 1, got {value!r}")
+    return int(k + (k - 1) * (dilation - 1))
+
+
 class ReceptiveField(NamedTuple):
     """size: input pixels one output pixel sees along an axis; jump: input step per output step."""
     size: int
     jump: int
 
 
-def receptive_field(layers):
-    """Receptive field of a stack of conv/pool layers along one axis -> ReceptiveField(size, jump).
-
-    layers: a sequence, first layer first, of dicts {"kernel": k, "stride": s, "dilation": d}
-    (stride, dilation default 1; a "padding" key is allowed and ignored: padding shifts the
-    field but does not change its size) or tuples (k,), (k, s) or (k, s, d), all ints >= 1.
-        r_L = r_{L−1} + d_L·(k_L − 1)·j_{L−1},   j_L = j_{L−1}·s_L,   r_0 = j_0 = 1.
-    With dilation the field can have holes (gridding); size is its extent.
-    """
-    fn = "receptive_field"
+def _layers(fn, layers):
+    """[(k, s, d), ...] from receptive_field's layer specs, checked."""
     if isinstance(layers, (str, bytes, Mapping)) or not isinstance(layers, Sequence):
         raise TypeError(f"{fn}: layers must be a sequence of dicts or (kernel, stride, dilation) "
                         f"tuples, got {type(layers).__name__}")
-    size, jump = 1, 1
+    out = []
     for i, layer in enumerate(layers):
         if isinstance(layer, Mapping):
             unknown = set(layer) - {"kernel", "stride", "dilation", "padding"}
@@ -234,5 +241,67 @@ def receptive_field(layers):
                 raise TypeError(f"{fn}: layers[{i}] {name} must be an int, got {value!r}")
             if value < 1:
                 raise ValueError(f"{fn}: layers[{i}] {name} must be >= 1, got {value!r}")
+        out.append((int(k), int(s), int(d)))
+    return out
+
+
+def receptive_field(layers):
+    """Receptive field of a stack of conv/pool layers along one axis -> ReceptiveField(size, jump).
+
+    layers: a sequence, first layer first, of dicts {"kernel": k, "stride": s, "dilation": d}
+    (stride, dilation default 1; a "padding" key is allowed and ignored: padding shifts the
+    field but does not change its size) or tuples (k,), (k, s) or (k, s, d), all ints >= 1.
+        r_L = r_{L−1} + d_L·(k_L − 1)·j_{L−1},   j_L = j_{L−1}·s_L,   r_0 = j_0 = 1.
+    With dilation the field can have holes (gridding); size is its extent.
+    """
+    size, jump = 1, 1
+    for k, s, d in _layers("receptive_field", layers):
         size, jump = size + d * (k - 1) * jump, jump * s
     return ReceptiveField(int(size), int(jump))
+
+
+def receptive_field_support(layers):
+    """Which input offsets one output of a stack reaches, along one axis -> bool (size,).
+
+    Layer l's taps sit at offsets {0, d_l·j_{l−1}, …, (k_l − 1)·d_l·j_{l−1}} in input pixels
+    (j the jump before it), and a path through the stack adds one tap of each layer, so the
+    support is the sum set of the layers' tap sets. Stacked 3x3 layers of equal rate r (>= 2)
+    leave holes (only multiples of r: gridding); rates without a common factor, e.g. 1, 2, 3,
+    fill the field. Ignores weights that happen to be zero, so a trained net's gradient
+    support (gradient_support) is at most this set. Layers as in receptive_field.
+    """
+    offsets, jump = np.zeros(1, int), 1
+    for k, s, d in _layers("receptive_field_support", layers):
+        taps = np.arange(k) * d * jump
+        offsets = np.unique((offsets[:, None] + taps[None, :]).ravel())
+        jump *= s
+    support = np.zeros(offsets[-1] + 1, bool)
+    support[offsets] = True
+    return support
+
+
+def gradient_support(fn, shape, *, at=None, seed=0):
+    """The empirical receptive field: |∂ fn(x)[0, i, j, :].sum() / ∂x[0]| > 0 over (H, W).
+
+    fn maps (N, H, W, C) images of `shape` to (N, H', W', C') maps; (i, j) = `at` (default the
+    centre of the output) and x is standard normal from `seed` (a random point, so a ReLU is
+    almost surely not dead everywhere by accident). -> bool (H, W): the input pixels that
+    can change that output pixel, to compare with receptive_field_support.
+    """
+    if not callable(fn):
+        raise TypeError(f"gradient_support: fn must be callable, got {type(fn).__name__}")
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 4 and all(
+            _is_int(v) and v >= 1 for v in shape)):
+        raise ValueError(f"gradient_support: shape must be (N, H, W, C) of ints >= 1, got "
+                         f"{shape!r}")
+    x = jax.random.normal(jax.random.key(seed), tuple(shape))
+    out_shape = jax.eval_shape(fn, x).shape
+    if len(out_shape) != 4:
+        raise ValueError(f"gradient_support: fn must return (N, H', W', C'), got shape "
+                         f"{out_shape}")
+    i, j = at if at is not None else (out_shape[1] // 2, out_shape[2] // 2)
+    if not (0 <= i < out_shape[1] and 0 <= j < out_shape[2]):
+        raise ValueError(f"gradient_support: at must lie in the output's {out_shape[1:3]}, "
+                         f"got {at!r}")
+    grad = jax.grad(lambda v: fn(v)[0, i, j, :].sum())(x)
+    return np.asarray(jnp.abs(grad[0]).sum(-1) > 0)

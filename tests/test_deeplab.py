@@ -1,0 +1,215 @@
+"""Chapter 4's library: atrous geometry (effective kernel, receptive-field support measured by
+gradients), the DeepLab models, and the mean-field dense CRF."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from segen_jax.models import Classifier, DeepLabV3, DeepLabV3Plus, DenseCRF, from_classifier
+from segen_jax.models.crf import DEFAULTS, crf_kernel, dense_crf, free_energy, mean_field
+from segen_jax.models.deeplab import ASPP, backbone_plan, scaled_rates
+from segen_jax.ops import (conv2d, effective_kernel_size, gradient_support, receptive_field,
+                           receptive_field_support)
+
+
+# --------------------------------------------------------------------------- atrous geometry
+@given(k=st.integers(1, 7), r=st.integers(1, 6))
+def test_effective_kernel_is_the_zero_inserted_kernel(k, r):
+    """conv2d with dilation r equals conv2d with the dense kernel that has r − 1 zeros between
+    taps, whose size is effective_kernel_size(k, r)."""
+    rng = np.random.default_rng(k * 10 + r)
+    w = rng.standard_normal((k, k, 2, 3)).astype(np.float32)
+    size = effective_kernel_size(k, r)
+    dense = np.zeros((size, size, 2, 3), np.float32)
+    dense[::r, ::r] = w
+    assert size == k + (k - 1) * (r - 1)
+    x = jnp.asarray(rng.standard_normal((1, size + 5, size + 4, 2)), jnp.float32)
+    np.testing.assert_allclose(conv2d(x, w, dilation=r), conv2d(x, dense), atol=1e-4)
+
+
+layer = st.tuples(st.integers(1, 4), st.integers(1, 2), st.integers(1, 3))
+
+
+@settings(max_examples=30, deadline=None)
+@given(layers=st.lists(layer, min_size=1, max_size=3))
+def test_receptive_field_support_is_the_gradients_support(layers):
+    """The computed support (sum set of tap offsets) equals the input pixels whose gradient
+    is non-zero, for stacks of strided, dilated convolutions with positive kernels."""
+    support = receptive_field_support(layers)
+    assert len(support) == receptive_field(layers).size and support[0] and support[-1]
+
+    def stack(x):
+        for k, s, d in layers:
+            x = conv2d(x, jnp.ones((k, k, 1, 1)), stride=s, dilation=d)
+        return x
+
+    n = len(support) + 2
+    measured = gradient_support(stack, (1, n, n, 1), at=(0, 0))
+    expected = np.zeros((n, n), bool)
+    expected[:len(support), :len(support)] = np.outer(support, support)
+    np.testing.assert_array_equal(measured, expected)
+
+
+def test_equal_rates_grid_and_mixed_rates_fill():
+    assert receptive_field_support([(3, 1, 2)] * 3).tolist() == [True, False] * 6 + [True]
+    assert receptive_field_support([(3, 1, 1), (3, 1, 2), (3, 1, 3)]).all()
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: effective_kernel_size(3, 0), ValueError, r"dilation must be an int >= 1, got 0"),
+    (lambda: effective_kernel_size(2.5), TypeError, r"k must be an int"),
+    (lambda: receptive_field_support("3"), TypeError, r"receptive_field_support: layers must"),
+    (lambda: gradient_support(lambda x: x, (4, 4)), ValueError, r"shape must be \(N, H, W, C\)"),
+    (lambda: gradient_support(lambda x: x[0], (1, 4, 4, 1)), ValueError,
+     r"fn must return \(N, H', W', C'\)"),
+    (lambda: gradient_support(lambda x: x, (1, 4, 4, 1), at=(4, 0)), ValueError,
+     r"at must lie in the output's"),
+])
+def test_geometry_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# --------------------------------------------------------------------------- models
+def test_backbone_trades_stride_for_rate():
+    assert backbone_plan(32) == [(1, True)] * 5
+    assert backbone_plan(16) == [(1, True)] * 4 + [(1, False)]
+    assert backbone_plan(8) == [(1, True)] * 3 + [(1, False), (2, False)]
+    assert scaled_rates((6, 12, 18), 33) == (6, 12, 18)
+    assert scaled_rates((6, 12, 18), 8) == (1, 3, 4)
+    assert scaled_rates((6, 12, 18), 4) == (1, 2)
+    with pytest.raises(ValueError, match="output_stride must be one of"):
+        backbone_plan(4)
+
+
+@pytest.mark.parametrize("cls", [DeepLabV3, DeepLabV3Plus])
+@pytest.mark.parametrize("output_stride", [8, 16, 32])
+def test_deeplab_maps_images_to_per_pixel_scores(cls, output_stride):
+    model = cls(11, output_stride=output_stride, rngs=nnx.Rngs(0))
+    for size in ((64, 64), (32, 96)):
+        assert model(jnp.zeros((2, *size, 1))).shape == (2, *size, 11)
+    x, low = model.backbone(jnp.zeros((1, 64, 64, 1)))
+    assert x.shape == (1, 64 // output_stride, 64 // output_stride, 128)
+    assert low.shape == (1, 16, 16, 32)
+
+
+def test_atrous_backbone_sees_what_the_pooled_one_sees():
+    """OS 8 drops the last two pools and dilates block 5 by 2: the centre output's gradient
+    support in the input is as wide as the OS-32 backbone's (same receptive field)."""
+    wide = [gradient_support(lambda x, os=os: DeepLabV3(11, output_stride=os,
+                                                        rngs=nnx.Rngs(0)).backbone(x)[0],
+                             (1, 256, 256, 1)).any(0).sum()
+            for os in (32, 8)]
+    assert wide[0] > 100 and abs(int(wide[0]) - int(wide[1])) <= 32
+
+
+def test_aspp_branches_and_image_pooling():
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 16))
+    full = ASPP(16, 8, rates=(1, 3), rngs=nnx.Rngs(0))
+    bare = ASPP(16, 8, rates=(), image_pooling=False, rngs=nnx.Rngs(0))
+    assert full(x).shape == bare(x).shape == (2, 8, 8, 8)
+    assert len(full.atrous) == 2 and full.project.in_features == 4 * 8
+    assert bare.project.in_features == 8
+    # the image-pooling branch makes every output depend on every input pixel
+    support = gradient_support(lambda v: full(v), (1, 8, 8, 16), at=(0, 0))
+    assert support.all()
+    assert not gradient_support(lambda v: bare(v), (1, 8, 8, 16), at=(0, 0))[4:, 4:].any()
+    with pytest.raises(ValueError, match="rates must be ints >= 1"):
+        ASPP(16, 8, rates=(0,), rngs=nnx.Rngs(0))
+
+
+def test_deeplab_takes_the_classifier_blocks_and_checks_input():
+    classifier = Classifier(rngs=nnx.Rngs(3))
+    model = from_classifier(DeepLabV3Plus(11, rngs=nnx.Rngs(0)), classifier)
+    np.testing.assert_array_equal(model.backbone.blocks[1][1].kernel[...],
+                                  classifier.conv2b.kernel[...])
+    with pytest.raises(ValueError, match=r"DeepLabV3Plus: H and W must be divisible by the "
+                                         r"output stride 32, got 60x64"):
+        model(jnp.zeros((1, 60, 64, 1)))
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2"):
+        DeepLabV3(1, rngs=nnx.Rngs(0))
+
+
+def test_decoder_adds_low_level_detail():
+    """v3+ output depends on the stride-4 features: zeroing the reduce layer changes it."""
+    model = DeepLabV3Plus(11, rngs=nnx.Rngs(0))
+    x = jax.random.uniform(jax.random.key(1), (1, 64, 64, 1))
+    before = model(x)
+    model.reduce.kernel[...] = jnp.zeros_like(model.reduce.kernel[...])
+    assert float(jnp.abs(model(x) - before).max()) > 1e-4
+
+
+# --------------------------------------------------------------------------- dense CRF
+def toy(seed, noise=1.2, size=20):
+    """A two-region image (left dark, right bright) and unaries that are right on ~70 % of
+    pixels."""
+    rng = np.random.default_rng(seed)
+    labels = np.broadcast_to(np.arange(size) >= size // 2, (size, size)).astype(int)[None]
+    image = labels[..., None].astype(np.float32) + 0.05 * rng.standard_normal((1, size, size, 1))
+    logits = np.eye(2)[labels] + noise * rng.standard_normal((1, size, size, 2))
+    return jnp.asarray(logits, jnp.float32), jnp.asarray(image, jnp.float32), labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mean_field_never_raises_the_free_energy(seed):
+    rng = np.random.default_rng(seed)
+    logits, image, _ = toy(seed)
+    unary = -jax.nn.log_softmax(logits[0].reshape(-1, 2))
+    params = {k: float(v * rng.uniform(0.3, 3)) for k, v in DEFAULTS.items()}
+    kernel = crf_kernel(image[0], **params)
+    energies = [float(free_energy(mean_field(unary, kernel, t), unary, kernel))
+                for t in range(8)]
+    scale = max(abs(e) for e in energies)
+    assert all(b <= a + 1e-5 * scale for a, b in zip(energies, energies[1:])), energies
+    assert energies[-1] < energies[0]
+
+
+def test_free_energy_at_a_hard_labelling_is_the_crf_energy():
+    """With the j = i terms kept, F at a one-hot Q is E(x) = Σ ψ + Σ_{i<j} [x_i ≠ x_j] k_ij."""
+    logits, image, labels = toy(5, size=6)
+    unary = -jax.nn.log_softmax(logits[0].reshape(-1, 2))
+    kernel = crf_kernel(image[0], **DEFAULTS)
+    x = labels.reshape(-1)
+    q = jnp.asarray(np.eye(2)[x], jnp.float32)
+    k = np.asarray(kernel, np.float64)
+    energy = float(np.asarray(unary)[np.arange(len(x)), x].sum()
+                   + np.triu(k * (x[:, None] != x[None]), 1).sum())
+    assert float(free_energy(q, unary, kernel)) == pytest.approx(energy, rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_crf_cleans_noisy_unaries(seed):
+    logits, image, labels = toy(seed)
+    before = float((np.asarray(logits).argmax(-1) == labels).mean())
+    after = float((np.asarray(dense_crf(logits, image)).argmax(-1) == labels).mean())
+    assert before < 0.85 and after > before + 0.1
+
+
+def test_crf_is_differentiable_and_a_module():
+    logits, image, _ = toy(0, size=8)
+    crf = DenseCRF(iterations=3, spatial_weight=2.0)
+    q = crf(logits, image)
+    np.testing.assert_allclose(q.sum(-1), 1, atol=1e-5)
+    np.testing.assert_allclose(q, dense_crf(logits, image, iterations=3, spatial_weight=2.0),
+                               atol=1e-6)
+    grad = jax.grad(lambda lg: dense_crf(lg, image, iterations=3)[..., 0].sum())(logits)
+    assert bool(jnp.isfinite(grad).all()) and float(jnp.abs(grad).max()) > 0
+    zero = dense_crf(logits, image, iterations=0)
+    np.testing.assert_allclose(zero, jax.nn.softmax(logits, -1), atol=1e-6)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: dense_crf(jnp.zeros((4, 4, 2)), jnp.zeros((1, 4, 4, 1))), ValueError,
+     r"dense_crf: logits must have shape \(N, H, W, K\), got \(4, 4, 2\)"),
+    (lambda: dense_crf(jnp.zeros((1, 4, 4, 2)), jnp.zeros((1, 5, 4, 1))), ValueError,
+     r"images must have shape \(N, H, W, C\) with the logits' N, H, W \(1, 4, 4\)"),
+    (lambda: dense_crf(jnp.zeros((1, 4, 4, 2)), jnp.zeros((1, 4, 4, 1)), sigma=1.0), TypeError,
+     r"unknown parameters \['sigma'\]"),
+    (lambda: DenseCRF(spatial_xy=0.0), ValueError, r"parameters must be > 0"),
+])
+def test_crf_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
