@@ -260,3 +260,60 @@ def test_transposed_output_size_mistakes(capsys, fn, hint):
 def test_bilinear_tent_mistakes(capsys, fn, hint):
     ok, out = verdict(capsys, exercises.check_bilinear_tent, fn)
     assert not ok and hint in out, out
+
+
+# ---- chapter 4 ---------------------------------------------------------------------------------
+from solutions import ch04_deeplab as sol4  # noqa: E402
+
+
+@pytest.mark.parametrize("check, fn", [
+    (exercises.check_dilate_kernel, sol4.dilate_kernel),
+    (exercises.check_atrous_support, sol4.atrous_support),
+    (exercises.check_mean_field_step, sol4.mean_field_step),
+])
+def test_chapter4_solutions_pass(capsys, check, fn):
+    ok, out = verdict(capsys, check, fn)
+    assert ok and out.startswith("✓ correct"), out
+
+
+def _spread(w, r):
+    """The mistake of spreading k taps over k·r pixels."""
+    k = w.shape[0]
+    out = np.zeros((k * r, k * r), np.float32)
+    out[::r, ::r] = w
+    return out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (_spread, "is k·r on each side"),
+    (lambda w, r: np.zeros((1, 1)), "the kernel is"),
+    (lambda w, r: sol4.dilate_kernel(w[::-1, ::-1], r), "taps are misplaced"),
+    (unsolved, "not implemented yet"),
+])
+def test_dilate_kernel_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_dilate_kernel, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda rates: np.ones(1 + 2 * sum(rates), bool), "add tap offsets"),
+    (lambda rates: np.ones(3, bool), "the field spans"),
+    (lambda rates: ~sol4.atrous_support(rates), "wrong offsets"),
+    (unsolved, "not implemented yet"),
+])
+def test_atrous_support_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_atrous_support, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda u, k, q: jax.nn.softmax(-u - k @ q, -1), "wrong sign"),
+    (lambda u, k, q: jax.nn.softmax(-u, -1), "message Σ_j k_ij Q_j(l) is missing"),
+    (lambda u, k, q: jax.nn.softmax(-u + k @ q, 0), "rows do not sum to 1"),
+    (lambda u, k, q: jax.nn.softmax(-u + 0.5 * k @ q, -1), "not the mean-field update"),
+    (lambda u, k, q: (-u + k @ q)[:2], "one row of"),
+    (unsolved, "not implemented yet"),
+])
+def test_mean_field_step_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_mean_field_step, fn)
+    assert not ok and hint in out, out

@@ -12,8 +12,11 @@ from segen_jax.exercises.ch01 import check_conv_weight_grad, check_im2col, check
 from segen_jax.exercises.ch02 import check_avg_pool_counts, check_max_pool, check_max_pool_backward
 from segen_jax.exercises.ch03 import (check_bilinear_tent, check_conv_matrix,
                                       check_transposed_output_size)
+from segen_jax.exercises.ch04 import (check_atrous_support, check_dilate_kernel,
+                                      check_mean_field_step)
 
-__all__ = ["check_avg_pool_counts", "check_bilinear_tent", "check_conv_matrix",
-           "check_conv_weight_grad", "check_im2col", "check_log_softmax", "check_max_pool",
-           "check_max_pool_backward", "check_output_size", "check_per_example_grads",
+__all__ = ["check_atrous_support", "check_avg_pool_counts", "check_bilinear_tent",
+           "check_conv_matrix", "check_conv_weight_grad", "check_dilate_kernel", "check_im2col",
+           "check_log_softmax", "check_max_pool", "check_max_pool_backward",
+           "check_mean_field_step", "check_output_size", "check_per_example_grads",
            "check_transposed_output_size"]

@@ -44,20 +44,30 @@ def _check(fn, logits, images):
                          f"{getattr(images, 'shape', type(images).__name__)}")
 
 
+def _squared_distances(h, w):
+    """|p_i − p_j|² (n, n) between the pixel positions of an H x W grid, row-major."""
+    rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
+    pos = jnp.stack([rows.ravel(), cols.ravel()], -1).astype(jnp.float32)
+    return jnp.sum((pos[:, None] - pos[None]) ** 2, -1)
+
+
+def _kernel(image, d_pos_alpha, spatial, bilateral_weight, bilateral_color):
+    """K for one image from the image-independent parts: −d_pos / 2θ_α² and w_s·(spatial)."""
+    h, w, c = image.shape
+    col = image.reshape(h * w, c).astype(jnp.float32)
+    d_col = jnp.sum((col[:, None] - col[None]) ** 2, -1)
+    return bilateral_weight * jnp.exp(d_pos_alpha - d_col / (2 * bilateral_color ** 2)) + spatial
+
+
 def crf_kernel(image, *, bilateral_weight, bilateral_xy, bilateral_color, spatial_weight,
                spatial_xy):
     """K (n, n), n = H·W, for one image (H, W, C): the k_ij of the module docstring, positions
     in pixels, colours in the image's units (θ_α = bilateral_xy, θ_β = bilateral_color,
     θ_γ = spatial_xy)."""
-    h, w, c = image.shape
-    rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
-    pos = jnp.stack([rows.ravel(), cols.ravel()], -1).astype(jnp.float32)
-    col = image.reshape(h * w, c).astype(jnp.float32)
-    d_pos = jnp.sum((pos[:, None] - pos[None]) ** 2, -1)
-    d_col = jnp.sum((col[:, None] - col[None]) ** 2, -1)
-    return (bilateral_weight * jnp.exp(-d_pos / (2 * bilateral_xy ** 2)
-                                       - d_col / (2 * bilateral_color ** 2))
-            + spatial_weight * jnp.exp(-d_pos / (2 * spatial_xy ** 2)))
+    d_pos = _squared_distances(*image.shape[:2])
+    spatial = spatial_weight * jnp.exp(-d_pos / (2 * spatial_xy ** 2))
+    return _kernel(image, -d_pos / (2 * bilateral_xy ** 2), spatial, bilateral_weight,
+                   bilateral_color)
 
 
 def mean_field(unary, kernel, iterations):
@@ -89,13 +99,18 @@ def dense_crf(logits, images, *, iterations=5, **params):
                         f"{sorted(DEFAULTS)}")
     if not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"dense_crf: iterations must be an int >= 0, got {iterations!r}")
-    params = {**DEFAULTS, **params}
+    p = {**DEFAULTS, **params}
     n, h, w, k = logits.shape
+    d_pos = _squared_distances(h, w)                  # the parts all images share, once
+    d_pos_alpha = -d_pos / (2 * p["bilateral_xy"] ** 2)
+    spatial = p["spatial_weight"] * jnp.exp(-d_pos / (2 * p["spatial_xy"] ** 2))
 
     def one(args):
         lg, image = args
         unary = -jax.nn.log_softmax(lg.reshape(h * w, k).astype(jnp.float32), -1)
-        return mean_field(unary, crf_kernel(image, **params), iterations).reshape(h, w, k)
+        kernel = _kernel(image, d_pos_alpha, spatial, p["bilateral_weight"],
+                         p["bilateral_color"])
+        return mean_field(unary, kernel, iterations).reshape(h, w, k)
 
     return jax.lax.map(one, (logits, images))
 
