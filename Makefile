@@ -35,6 +35,9 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.train_step --model tinyfcn --batch 32 --save
 	$(PY) -m benchmarks.train_step --model fcn8s --save
 	$(PY) -m benchmarks.train_step --model fcn8s --batch 32 --save
+	$(PY) -m benchmarks.train_step --model deeplabv3 --save
+	$(PY) -m benchmarks.train_step --model deeplabv3plus --save
+	$(PY) -m benchmarks.train_step --model deeplabv3plus --batch 32 --save
 	$(PY) -m benchmarks.table --write
 	$(PY) -m benchmarks.scan_vs_loop
 	$(PY) -m benchmarks.step_variants

@@ -1,6 +1,7 @@
 """One model family's train step: segen_jax against the same network in PyTorch eager.
 
     python -m benchmarks.train_step --model fcn8s [--batch 32] [--quick] [--save]
+    (models: classifier, tinyfcn, fcn8s, deeplabv3, deeplabv3plus)
 
 prints one JSON line,
     {"model": ..., "batch": ..., "segen_img_s": ..., "torch_img_s": ..., "ratio": segen/torch, ...}
@@ -36,7 +37,7 @@ from flax import nnx
 
 from benchmarks import _common, keras_twins
 from segen_jax import data
-from segen_jax.models import FCN, Classifier, TinyFCN
+from segen_jax.models import FCN, Classifier, DeepLabV3, DeepLabV3Plus, TinyFCN
 from segen_jax.train import default_parts, nnx_state, nnx_step
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -69,6 +70,18 @@ def _copy_fcn(name):
     return copy
 
 
+def _deeplab_twin(plus):
+    def make(torch):
+        from benchmarks.deeplab_twins import torch_deeplab
+        return torch_deeplab(torch, plus=plus)
+    return make
+
+
+def _copy_deeplab(torch, model, net):
+    from benchmarks.deeplab_twins import copy_jax_to_torch
+    copy_jax_to_torch(torch, model, net)
+
+
 def _scenes(batch, count):
     images, labels = data.digit_scenes(batch * count, seed=0)
     return [(images[i * batch:(i + 1) * batch], labels[i * batch:(i + 1) * batch])
@@ -83,6 +96,10 @@ FAMILIES = {
                 _scenes, 4),
     "fcn8s": (lambda: FCN(11, "8s", rngs=nnx.Rngs(0)), _fcn_twin("fcn8s"), _copy_fcn("fcn8s"),
               _scenes, 4),
+    "deeplabv3": (lambda: DeepLabV3(11, output_stride=8, rngs=nnx.Rngs(0)), _deeplab_twin(False),
+                  _copy_deeplab, _scenes, 4),
+    "deeplabv3plus": (lambda: DeepLabV3Plus(11, output_stride=8, rngs=nnx.Rngs(0)),
+                      _deeplab_twin(True), _copy_deeplab, _scenes, 4),
 }
 
 

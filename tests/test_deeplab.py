@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from segen_jax.models import Classifier, DeepLabV3, DeepLabV3Plus, DenseCRF, from_classifier
-from segen_jax.models.crf import DEFAULTS, crf_kernel, dense_crf, free_energy, mean_field
+from segen_jax.models.crf import crf_kernel, dense_crf, free_energy, mean_field
 from segen_jax.models.deeplab import ASPP, backbone_plan, scaled_rates
 from segen_jax.ops import (conv2d, effective_kernel_size, gradient_support, receptive_field,
                            receptive_field_support)
@@ -33,7 +33,6 @@ def test_effective_kernel_is_the_zero_inserted_kernel(k, r):
 layer = st.tuples(st.integers(1, 4), st.integers(1, 2), st.integers(1, 3))
 
 
-@settings(max_examples=30, deadline=None)
 @given(layers=st.lists(layer, min_size=1, max_size=3))
 def test_receptive_field_support_is_the_gradients_support(layers):
     """The computed support (sum set of tap offsets) equals the input pixels whose gradient
@@ -89,7 +88,8 @@ def test_backbone_trades_stride_for_rate():
 @pytest.mark.parametrize("output_stride", [8, 16, 32])
 def test_deeplab_maps_images_to_per_pixel_scores(cls, output_stride):
     model = cls(11, output_stride=output_stride, rngs=nnx.Rngs(0))
-    for size in ((64, 64), (32, 96)):
+    sizes = ((64, 64), (32, 96)) if output_stride == 8 else ((64, 64),)
+    for size in sizes:
         assert model(jnp.zeros((2, *size, 1))).shape == (2, *size, 11)
     x, low = model.backbone(jnp.zeros((1, 64, 64, 1)))
     assert x.shape == (1, 64 // output_stride, 64 // output_stride, 128)
@@ -143,6 +143,10 @@ def test_decoder_adds_low_level_detail():
 
 
 # --------------------------------------------------------------------------- dense CRF
+STRONG = {"bilateral_weight": 3.0, "bilateral_xy": 6.0, "bilateral_color": 0.3,
+          "spatial_weight": 1.0, "spatial_xy": 1.0}    # for the toy's very noisy unaries
+
+
 def toy(seed, noise=1.2, size=20):
     """A two-region image (left dark, right bright) and unaries that are right on ~70 % of
     pixels."""
@@ -158,7 +162,7 @@ def test_mean_field_never_raises_the_free_energy(seed):
     rng = np.random.default_rng(seed)
     logits, image, _ = toy(seed)
     unary = -jax.nn.log_softmax(logits[0].reshape(-1, 2))
-    params = {k: float(v * rng.uniform(0.3, 3)) for k, v in DEFAULTS.items()}
+    params = {k: float(v * rng.uniform(0.3, 3)) for k, v in STRONG.items()}
     kernel = crf_kernel(image[0], **params)
     energies = [float(free_energy(mean_field(unary, kernel, t), unary, kernel))
                 for t in range(8)]
@@ -171,7 +175,7 @@ def test_free_energy_at_a_hard_labelling_is_the_crf_energy():
     """With the j = i terms kept, F at a one-hot Q is E(x) = Σ ψ + Σ_{i<j} [x_i ≠ x_j] k_ij."""
     logits, image, labels = toy(5, size=6)
     unary = -jax.nn.log_softmax(logits[0].reshape(-1, 2))
-    kernel = crf_kernel(image[0], **DEFAULTS)
+    kernel = crf_kernel(image[0], **STRONG)
     x = labels.reshape(-1)
     q = jnp.asarray(np.eye(2)[x], jnp.float32)
     k = np.asarray(kernel, np.float64)
@@ -184,7 +188,7 @@ def test_free_energy_at_a_hard_labelling_is_the_crf_energy():
 def test_crf_cleans_noisy_unaries(seed):
     logits, image, labels = toy(seed)
     before = float((np.asarray(logits).argmax(-1) == labels).mean())
-    after = float((np.asarray(dense_crf(logits, image)).argmax(-1) == labels).mean())
+    after = float((np.asarray(dense_crf(logits, image, **STRONG)).argmax(-1) == labels).mean())
     assert before < 0.85 and after > before + 0.1
 
 
@@ -208,8 +212,31 @@ def test_crf_is_differentiable_and_a_module():
      r"images must have shape \(N, H, W, C\) with the logits' N, H, W \(1, 4, 4\)"),
     (lambda: dense_crf(jnp.zeros((1, 4, 4, 2)), jnp.zeros((1, 4, 4, 1)), sigma=1.0), TypeError,
      r"unknown parameters \['sigma'\]"),
-    (lambda: DenseCRF(spatial_xy=0.0), ValueError, r"parameters must be > 0"),
+    (lambda: DenseCRF(spatial_xy=0.0), ValueError, r"widths \(xy, color\) > 0, got \{'spatial_xy'"),
+    (lambda: DenseCRF(spatial_weight=-1.0), ValueError, r"weights must be >= 0"),
 ])
 def test_crf_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_from_fcn_copies_the_five_blocks_at_any_output_stride():
+    from segen_jax.models import FCN
+    from segen_jax.models.deeplab import from_fcn
+    fcn = FCN(11, "8s", rngs=nnx.Rngs(1))
+    for os_ in (8, 32):
+        model = from_fcn(DeepLabV3(11, output_stride=os_, rngs=nnx.Rngs(0)), fcn)
+        for src_block, dst_block in zip(fcn.blocks, model.backbone.blocks):
+            for src, dst in zip(src_block, dst_block):
+                np.testing.assert_array_equal(src.kernel[...], dst.kernel[...])
+    # at OS 32 the backbone is the FCN's own: the same pool5 features
+    x = jax.random.uniform(jax.random.key(0), (1, 64, 64, 1))
+    features, _ = model.backbone(x)
+    for block in fcn.blocks:
+        for conv in block:
+            x = jax.nn.relu(conv(x))
+        x = jax.numpy.maximum(jax.numpy.maximum(x[:, ::2, ::2], x[:, 1::2, ::2]),
+                              jax.numpy.maximum(x[:, ::2, 1::2], x[:, 1::2, 1::2]))
+    np.testing.assert_allclose(features, x, atol=1e-5)
+    with pytest.raises(ValueError, match="from_fcn: conv 0 of the FCN has kernel"):
+        from_fcn(DeepLabV3(11, width=8, rngs=nnx.Rngs(0)), fcn)

@@ -30,8 +30,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-DEFAULTS = {"bilateral_weight": 3.0, "bilateral_xy": 6.0, "bilateral_color": 0.3,
-            "spatial_weight": 1.0, "spatial_xy": 1.0}
+# Tuned on 40 training digit scenes for the shipped DeepLabV3+ (chapter 4): weights that pull
+# harder move the labels of a digit's 3-pixel rim back onto its stroke and lower mIoU.
+DEFAULTS = {"bilateral_weight": 0.03, "bilateral_xy": 2.0, "bilateral_color": 0.3,
+            "spatial_weight": 0.3, "spatial_xy": 1.0}
 
 
 def _check(fn, logits, images):
@@ -44,19 +46,23 @@ def _check(fn, logits, images):
                          f"{getattr(images, 'shape', type(images).__name__)}")
 
 
-def _squared_distances(h, w):
-    """|p_i − p_j|² (n, n) between the pixel positions of an H x W grid, row-major."""
-    rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
-    pos = jnp.stack([rows.ravel(), cols.ravel()], -1).astype(jnp.float32)
-    return jnp.sum((pos[:, None] - pos[None]) ** 2, -1)
+def _spatial_gaussian(h, w, theta):
+    """exp(−|p_i − p_j|² / 2θ²) (n, n) over the pixels of an H x W grid, row-major. The Gaussian
+    of a 2-D distance is the product of the row and column ones, so it is built from two small
+    tables (H, H) and (W, W) by one broadcast product."""
+    g = lambda m: jnp.exp(-(jnp.arange(m)[:, None] - jnp.arange(m)[None]) ** 2
+                          / (2 * theta ** 2)).astype(jnp.float32)
+    return (g(h)[:, None, :, None] * g(w)[None, :, None, :]).reshape(h * w, h * w)
 
 
-def _kernel(image, d_pos_alpha, spatial, bilateral_weight, bilateral_color):
-    """K for one image from the image-independent parts: −d_pos / 2θ_α² and w_s·(spatial)."""
+def _kernel(image, bilateral_position, spatial, bilateral_weight, bilateral_color):
+    """K for one image (H, W, C), from the parts every image shares: the bilateral kernel's
+    position factor exp(−|p_i − p_j|²/2θ_α²) and w_s·exp(−|p_i − p_j|²/2θ_γ²)."""
     h, w, c = image.shape
     col = image.reshape(h * w, c).astype(jnp.float32)
-    d_col = jnp.sum((col[:, None] - col[None]) ** 2, -1)
-    return bilateral_weight * jnp.exp(d_pos_alpha - d_col / (2 * bilateral_color ** 2)) + spatial
+    d_col = sum((col[:, ch, None] - col[None, :, ch]) ** 2 for ch in range(c))
+    return (bilateral_weight * bilateral_position * jnp.exp(-d_col / (2 * bilateral_color ** 2))
+            + spatial)
 
 
 def crf_kernel(image, *, bilateral_weight, bilateral_xy, bilateral_color, spatial_weight,
@@ -64,9 +70,9 @@ def crf_kernel(image, *, bilateral_weight, bilateral_xy, bilateral_color, spatia
     """K (n, n), n = H·W, for one image (H, W, C): the k_ij of the module docstring, positions
     in pixels, colours in the image's units (θ_α = bilateral_xy, θ_β = bilateral_color,
     θ_γ = spatial_xy)."""
-    d_pos = _squared_distances(*image.shape[:2])
-    spatial = spatial_weight * jnp.exp(-d_pos / (2 * spatial_xy ** 2))
-    return _kernel(image, -d_pos / (2 * bilateral_xy ** 2), spatial, bilateral_weight,
+    h, w, _ = image.shape
+    return _kernel(image, _spatial_gaussian(h, w, bilateral_xy),
+                   spatial_weight * _spatial_gaussian(h, w, spatial_xy), bilateral_weight,
                    bilateral_color)
 
 
@@ -81,8 +87,9 @@ def mean_field(unary, kernel, iterations):
 
 def free_energy(q, unary, kernel):
     """F(Q) of the module docstring for one image: q, unary (n, K), kernel (n, n) -> scalar.
-    The Potts pairwise sum is ½ Σ_ij k_ij (1 − Σ_l Q_i(l) Q_j(l))."""
-    pairwise = 0.5 * (kernel.sum() - jnp.sum(q * (kernel @ q)))
+    The Potts pairwise sum is ½ Σ_ij k_ij (1 − Σ_l Q_i(l) Q_j(l)), summed term by term (every
+    term >= 0, so no cancellation between two large totals in float32)."""
+    pairwise = 0.5 * jnp.sum(kernel * (1 - q @ q.T))
     return jnp.sum(q * unary) + pairwise + jnp.sum(jax.scipy.special.xlogy(q, q))
 
 
@@ -101,14 +108,13 @@ def dense_crf(logits, images, *, iterations=5, **params):
         raise ValueError(f"dense_crf: iterations must be an int >= 0, got {iterations!r}")
     p = {**DEFAULTS, **params}
     n, h, w, k = logits.shape
-    d_pos = _squared_distances(h, w)                  # the parts all images share, once
-    d_pos_alpha = -d_pos / (2 * p["bilateral_xy"] ** 2)
-    spatial = p["spatial_weight"] * jnp.exp(-d_pos / (2 * p["spatial_xy"] ** 2))
+    position = _spatial_gaussian(h, w, p["bilateral_xy"])   # the parts all images share, once
+    spatial = p["spatial_weight"] * _spatial_gaussian(h, w, p["spatial_xy"])
 
     def one(args):
         lg, image = args
         unary = -jax.nn.log_softmax(lg.reshape(h * w, k).astype(jnp.float32), -1)
-        kernel = _kernel(image, d_pos_alpha, spatial, p["bilateral_weight"],
+        kernel = _kernel(image, position, spatial, p["bilateral_weight"],
                          p["bilateral_color"])
         return mean_field(unary, kernel, iterations).reshape(h, w, k)
 
@@ -125,9 +131,11 @@ class DenseCRF(nnx.Module):
         if unknown:
             raise TypeError(f"DenseCRF: unknown parameters {sorted(unknown)}, expected some of "
                             f"{sorted(DEFAULTS)}")
-        bad = {k: v for k, v in params.items() if not v > 0}
+        bad = {k: v for k, v in params.items()
+               if not (v >= 0 if k.endswith("weight") else v > 0)}
         if bad:
-            raise ValueError(f"DenseCRF: parameters must be > 0, got {bad}")
+            raise ValueError(f"DenseCRF: weights must be >= 0 and widths (xy, color) > 0, got "
+                             f"{bad}")
         self.iterations = iterations
         self.params = nnx.Dict({k: nnx.Param(jnp.float32(v))
                                 for k, v in {**DEFAULTS, **params}.items()})

@@ -169,6 +169,25 @@ class DeepLabV3(nnx.Module):
         return _upsample(self.classify(self.aspp(x)), self.output_stride)
 
 
+def from_fcn(model, fcn):
+    """Copy a trained FCN's five blocks into a DeepLabV3/V3Plus's backbone, in place, and
+    return `model`. Dilation is not a parameter, so the same kernels run at any output stride:
+    DeepLab v1's conversion of a trained VGG (drop the last pools, dilate what follows), with
+    the course's FCN-8s as the trained network. ValueError if a shape differs (build both with
+    the same width and in_channels)."""
+    pairs = [(src, dst) for src_block, dst_block in zip(fcn.blocks, model.backbone.blocks)
+             for src, dst in zip(src_block, dst_block)]
+    for i, (src, dst) in enumerate(pairs):
+        if src.kernel.shape != dst.kernel.shape:
+            raise ValueError(f"from_fcn: conv {i} of the FCN has kernel {src.kernel.shape}, the "
+                             f"DeepLab backbone's {dst.kernel.shape}; build both with the same "
+                             "width and in_channels")
+    for src, dst in pairs:
+        dst.kernel[...] = jnp.array(src.kernel[...], copy=True)
+        dst.bias[...] = jnp.array(src.bias[...], copy=True)
+    return model
+
+
 class DeepLabV3Plus(DeepLabV3):
     """DeepLab v3+ (module docstring): DeepLabV3's encoder and a decoder that fuses the
     stride-4 features of block 2 (projected to low_level_features channels) before the last

@@ -303,5 +303,5 @@ def gradient_support(fn, shape, *, at=None, seed=0):
     if not (0 <= i < out_shape[1] and 0 <= j < out_shape[2]):
         raise ValueError(f"gradient_support: at must lie in the output's {out_shape[1:3]}, "
                          f"got {at!r}")
-    grad = jax.grad(lambda v: fn(v)[0, i, j, :].sum())(x)
+    grad = jax.jit(jax.grad(lambda v: fn(v)[0, i, j, :].sum()))(x)
     return np.asarray(jnp.abs(grad[0]).sum(-1) > 0)
