@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segen_jax.models import Classifier, DeepLabV3, DeepLabV3Plus, DenseCRF, from_classifier
@@ -33,6 +33,7 @@ def test_effective_kernel_is_the_zero_inserted_kernel(k, r):
 layer = st.tuples(st.integers(1, 4), st.integers(1, 2), st.integers(1, 3))
 
 
+@settings(max_examples=20)
 @given(layers=st.lists(layer, min_size=1, max_size=3))
 def test_receptive_field_support_is_the_gradients_support(layers):
     """The computed support (sum set of tap offsets) equals the input pixels whose gradient
@@ -66,6 +67,8 @@ def test_equal_rates_grid_and_mixed_rates_fill():
      r"fn must return \(N, H', W', C'\)"),
     (lambda: gradient_support(lambda x: x, (1, 4, 4, 1), at=(4, 0)), ValueError,
      r"at must lie in the output's"),
+    (lambda: gradient_support(lambda x: x, (1, 4, 4, 1), at=2), ValueError,
+     r"at must be a pair of ints"),
 ])
 def test_geometry_errors(call, error, match):
     with pytest.raises(error, match=match):
@@ -96,14 +99,18 @@ def test_deeplab_maps_images_to_per_pixel_scores(cls, output_stride):
     assert low.shape == (1, 16, 16, 32)
 
 
-def test_atrous_backbone_sees_what_the_pooled_one_sees():
-    """OS 8 drops the last two pools and dilates block 5 by 2: the centre output's gradient
-    support in the input is as wide as the OS-32 backbone's (same receptive field)."""
-    wide = [gradient_support(lambda x, os=os: DeepLabV3(11, output_stride=os,
-                                                        rngs=nnx.Rngs(0)).backbone(x)[0],
-                             (1, 256, 256, 1)).any(0).sum()
-            for os in (32, 8)]
-    assert wide[0] > 100 and abs(int(wide[0]) - int(wide[1])) <= 32
+def test_atrous_backbone_keeps_the_pooled_field_but_the_dropped_pools_pixels():
+    """OS 8 drops the last two pools and dilates block 5 by 2: the centre output's measured
+    field is the computed one, which is OS 32's less the two pools' own 8 + 16 pixels."""
+    def layers(os):
+        return [layer for rate, pool in backbone_plan(os)
+                for layer in [(3, 1, rate)] * 2 + ([(2, 2, 1)] if pool else [])]
+
+    for os in (32, 8):
+        backbone = DeepLabV3(11, output_stride=os, rngs=nnx.Rngs(0)).backbone
+        measured = gradient_support(lambda x: backbone(x)[0], (1, 256, 256, 1))
+        assert measured.any(0).sum() == measured.any(1).sum() == receptive_field(layers(os)).size
+    assert receptive_field(layers(32)).size == receptive_field(layers(8)).size + 24 == 156
 
 
 def test_aspp_branches_and_image_pooling():
@@ -129,8 +136,18 @@ def test_deeplab_takes_the_classifier_blocks_and_checks_input():
     with pytest.raises(ValueError, match=r"DeepLabV3Plus: H and W must be divisible by the "
                                          r"output stride 32, got 60x64"):
         model(jnp.zeros((1, 60, 64, 1)))
-    with pytest.raises(ValueError, match="num_classes must be an int >= 2"):
-        DeepLabV3(1, rngs=nnx.Rngs(0))
+    for kwargs, match in [({"num_classes": 1}, "num_classes must be an int >= 2, got 1"),
+                          ({"output_stride": 4}, r"output_stride must be one of \(8, 16, 32\)"),
+                          ({"width": 0}, "width must be an int >= 1, got 0"),
+                          ({"image_size": 4}, "image_size must be an int >= 8, got 4"),
+                          ({"rates": (0, 6)}, "rates must be an int >= 1, got 0")]:
+        with pytest.raises(ValueError, match=match):
+            DeepLabV3(**{"num_classes": 11, **kwargs}, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="decoder_features must be an int >= 1, got 0"):
+        DeepLabV3Plus(11, decoder_features=0, rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError, match="from_fcn: model must be a DeepLabV3"):
+        from segen_jax.models.deeplab import from_fcn
+        from_fcn(classifier, classifier)
 
 
 def test_decoder_adds_low_level_detail():
@@ -214,6 +231,11 @@ def test_crf_is_differentiable_and_a_module():
      r"unknown parameters \['sigma'\]"),
     (lambda: DenseCRF(spatial_xy=0.0), ValueError, r"widths \(xy, color\) > 0, got \{'spatial_xy'"),
     (lambda: DenseCRF(spatial_weight=-1.0), ValueError, r"weights must be >= 0"),
+    (lambda: DenseCRF(iterations=True), ValueError, r"iterations must be an int >= 0"),
+    (lambda: dense_crf(jnp.zeros((1, 4, 4, 2)), jnp.zeros((1, 4, 4, 1)), bilateral_color=0.0),
+     ValueError, r"dense_crf: weights must be >= 0 and widths \(xy, color\) > 0"),
+    (lambda: mean_field(jnp.zeros((4, 2)), jnp.eye(4), -2), ValueError,
+     r"mean_field: iterations must be an int >= 0, got -2"),
 ])
 def test_crf_errors(call, error, match):
     with pytest.raises(error, match=match):

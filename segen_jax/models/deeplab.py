@@ -6,8 +6,8 @@ Backbone: the FCN's five VGG-style blocks [conv3x3 → ReLU]×2, widths w, 2w, 4
 first two blocks take the digit classifier's weights (`from_classifier`). FCN pools after
 every block (stride 32). DeepLab trades stride for dilation: a block's pool is kept while the
 stride stays <= output_stride; each dropped pool doubles the rate r of every later conv, so
-a later layer still sees the same input pixels it would have seen after the pool, at twice
-the resolution (`backbone_plan`):
+a later layer's taps still span the input pixels they spanned after the pool, at twice
+the resolution (`backbone_plan`; the field shrinks only by the dropped pools' own pixels):
     OS 32: pools after blocks 1-5 (FCN's backbone);  OS 16: no pool after block 5;
     OS 8: no pool after blocks 4 and 5, so block 5 runs at r = 2
     (counting blocks from 1; the stride-4 output of block 2 is v3+'s low-level feature).
@@ -40,10 +40,16 @@ PAPER_RATES = (6, 12, 18)
 PAPER_FEATURE_SIZE = 33
 
 
+def _int_at_least(fn, name, value, low=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{fn}: {name} must be an int >= {low}, got {value!r}")
+    return value
+
+
 def backbone_plan(output_stride):
     """[(rate, pool), ...] for the five blocks: the dilation of the block's convolutions and
     whether it ends with a 2x2 max pool (module docstring)."""
-    if output_stride not in OUTPUT_STRIDES:
+    if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"backbone_plan: output_stride must be one of {OUTPUT_STRIDES}, got "
                          f"{output_stride!r}")
     plan, stride, rate = [], 1, 1
@@ -62,9 +68,10 @@ def scaled_rates(rates, feature_size, *, reference=PAPER_FEATURE_SIZE):
     of it as `rates` do of a `reference`-pixel map: max(1, round(r·feature_size/reference)),
     repeats dropped. (6, 12, 18) -> (1, 3, 4) for 8x8 (64-pixel scenes at OS 8), (1, 2) for
     4x4 (OS 16)."""
-    if not isinstance(feature_size, int) or feature_size < 1:
-        raise ValueError(f"scaled_rates: feature_size must be an int >= 1, got "
-                         f"{feature_size!r}")
+    _int_at_least("scaled_rates", "feature_size", feature_size)
+    _int_at_least("scaled_rates", "reference", reference)
+    for r in rates:
+        _int_at_least("scaled_rates", "rates", r)
     out = []
     for r in rates:
         scaled = max(1, round(r * feature_size / reference))
@@ -106,8 +113,10 @@ class ASPP(nnx.Module):
     def __init__(self, in_features, features, *, rates=PAPER_RATES, image_pooling=True,
                  rngs: nnx.Rngs):
         rates = tuple(rates)
-        if any(not isinstance(r, int) or r < 1 for r in rates):
+        if any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rates):
             raise ValueError(f"ASPP: rates must be ints >= 1, got {rates!r}")
+        _int_at_least("ASPP", "in_features", in_features)
+        _int_at_least("ASPP", "features", features)
         self.rates, self.image_pooling = rates, image_pooling
         self.branch1x1 = _conv(in_features, features, 1, rngs)
         self.atrous = nnx.List([_conv(in_features, features, 3, rngs, kernel_dilation=r)
@@ -141,12 +150,15 @@ class DeepLabV3(nnx.Module):
     def __init__(self, num_classes, *, output_stride=8, in_channels=1, width=16, features=64,
                  image_size=64, rates=PAPER_RATES, aspp=True, image_pooling=True,
                  rngs: nnx.Rngs):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"{type(self).__name__}: num_classes must be an int >= 2, got "
-                             f"{num_classes!r}")
-        if not isinstance(image_size, int) or image_size < output_stride:
-            raise ValueError(f"{type(self).__name__}: image_size must be an int >= "
-                             f"output_stride, got {image_size!r}")
+        fn = type(self).__name__
+        _int_at_least(fn, "num_classes", num_classes, 2)
+        if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f"{fn}: output_stride must be one of {OUTPUT_STRIDES}, got "
+                             f"{output_stride!r}")
+        for name, value in (("in_channels", in_channels), ("width", width),
+                            ("features", features)):
+            _int_at_least(fn, name, value)
+        _int_at_least(fn, "image_size", image_size, output_stride)
         self.output_stride, self.in_channels = output_stride, in_channels
         self.backbone = Backbone(in_channels=in_channels, width=width,
                                  output_stride=output_stride, rngs=rngs)
@@ -174,7 +186,13 @@ def from_fcn(model, fcn):
     return `model`. Dilation is not a parameter, so the same kernels run at any output stride:
     DeepLab v1's conversion of a trained VGG (drop the last pools, dilate what follows), with
     the course's FCN-8s as the trained network. ValueError if a shape differs (build both with
-    the same width and in_channels)."""
+    the same width and in_channels); TypeError for other kinds of model."""
+    if not isinstance(model, DeepLabV3):
+        raise TypeError(f"from_fcn: model must be a DeepLabV3 or DeepLabV3Plus, got "
+                        f"{type(model).__name__}")
+    if len(getattr(fcn, "blocks", ())) != 5:
+        raise TypeError(f"from_fcn: fcn must be an FCN (five conv blocks), got "
+                        f"{type(fcn).__name__}")
     pairs = [(src, dst) for src_block, dst_block in zip(fcn.blocks, model.backbone.blocks)
              for src, dst in zip(src_block, dst_block)]
     for i, (src, dst) in enumerate(pairs):
@@ -194,6 +212,8 @@ class DeepLabV3Plus(DeepLabV3):
     ×4 upsampling. Arguments as DeepLabV3, plus low_level_features and decoder_features."""
 
     def __init__(self, num_classes, *, low_level_features=16, decoder_features=32, **kwargs):
+        _int_at_least("DeepLabV3Plus", "low_level_features", low_level_features)
+        _int_at_least("DeepLabV3Plus", "decoder_features", decoder_features)
         self._decoder_sizes = (low_level_features, decoder_features)
         super().__init__(num_classes, **kwargs)
 

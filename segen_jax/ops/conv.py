@@ -266,8 +266,9 @@ def receptive_field_support(layers):
     Layer l's taps sit at offsets {0, d_l·j_{l−1}, …, (k_l − 1)·d_l·j_{l−1}} in input pixels
     (j the jump before it), and a path through the stack adds one tap of each layer, so the
     support is the sum set of the layers' tap sets. Stacked 3x3 layers of equal rate r (>= 2)
-    leave holes (only multiples of r: gridding); rates without a common factor, e.g. 1, 2, 3,
-    fill the field. Ignores weights that happen to be zero, so a trained net's gradient
+    leave holes (only multiples of r: gridding); a stack of 3x3 layers with no strides has none
+    if its first rate is 1 and each rate is at most 1 + 2·(sum of the earlier rates), e.g.
+    1, 2, 3 or 1, 2, 5 (sufficient, not necessary). Ignores weights that happen to be zero, so a trained net's gradient
     support (gradient_support) is at most this set. Layers as in receptive_field.
     """
     offsets, jump = np.zeros(1, int), 1
@@ -299,6 +300,10 @@ def gradient_support(fn, shape, *, at=None, seed=0):
     if len(out_shape) != 4:
         raise ValueError(f"gradient_support: fn must return (N, H', W', C'), got shape "
                          f"{out_shape}")
+    if at is not None and not (isinstance(at, (tuple, list)) and len(at) == 2
+                               and all(_is_int(v) for v in at)):
+        raise ValueError(f"gradient_support: at must be a pair of ints (row, column) of the "
+                         f"output, got {at!r}")
     i, j = at if at is not None else (out_shape[1] // 2, out_shape[2] // 2)
     if not (0 <= i < out_shape[1] and 0 <= j < out_shape[2]):
         raise ValueError(f"gradient_support: at must lie in the output's {out_shape[1:3]}, "
