@@ -5,8 +5,6 @@ Atrous 3x3 convolutions pad by their rate (XLA's "SAME" for a dilated 3x3 kernel
 upsampling is F.interpolate(..., mode="bilinear", align_corners=False), the half-pixel rule of
 segen_jax.ops.bilinear_upsample; image pooling is the mean over H, W, broadcast back.
 """
-import numpy as np
-
 from segen_jax.models.deeplab import PAPER_RATES, backbone_plan, scaled_rates
 
 
@@ -75,12 +73,6 @@ def jax_layers(model):
 
 
 def copy_jax_to_torch(torch, model, net):
-    """HWIO kernels → OIHW, biases as they are."""
-    t_layers = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    layers = jax_layers(model)
-    assert len(layers) == len(t_layers), (len(layers), len(t_layers))
-    with torch.no_grad():
-        for src, dst in zip(layers, t_layers):
-            kernel = np.asarray(src.kernel[...], np.float32)
-            dst.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
-            dst.bias.copy_(torch.from_numpy(np.asarray(src.bias[...], np.float32).copy()))
+    """HWIO kernels → OIHW, biases as they are (benchmarks.fcn_vs_torch.copy_layers)."""
+    from benchmarks.fcn_vs_torch import copy_layers
+    copy_layers(torch, jax_layers(model), net)

@@ -97,9 +97,13 @@ def jax_layers(name, model):
 
 def copy_jax_to_torch(torch, name, model, net):
     """HWIO → OIHW for convs; the transposed conv's (k, k, C_out, C_in) → (C_in, C_out, k, k)."""
+    copy_layers(torch, jax_layers(name, model), net)
+
+
+def copy_layers(torch, layers, net):
+    """JAX conv/transposed-conv layers, in order, into the twin's Conv2d/ConvTranspose2d."""
     t_layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d,
                                                            torch.nn.ConvTranspose2d))]
-    layers = jax_layers(name, model)
     assert len(layers) == len(t_layers), (len(layers), len(t_layers))
     with torch.no_grad():
         for src, dst in zip(layers, t_layers):
