@@ -1,4 +1,5 @@
-"""Losses. Segmentation: per-pixel cross-entropy and the soft Dice loss.
+"""Losses. Segmentation: per-pixel cross-entropy and the soft Dice loss. GANs: the minimax,
+non-saturating, Wasserstein and hinge losses and the gradient penalty (end of this file).
 
 logits: (N, H, W, K) unnormalised class scores; labels: (N, H, W) integers in [0, K), or
 ignore_index for pixels that count nowhere (PASCAL VOC's 255 on object borders).
@@ -90,3 +91,79 @@ def dice_loss(logits, labels, *, ignore_index=None, eps=1.0):
     overlap = jnp.sum(p * y, axis=(0, 1, 2))
     dice = (2 * overlap + eps) / (jnp.sum(p, axis=(0, 1, 2)) + jnp.sum(y, axis=(0, 1, 2)) + eps)
     return 1 - jnp.mean(dice)
+
+
+# ---- GANs ------------------------------------------------------------------------------------
+# D(x) = σ(l(x)) for a discriminator that outputs logits l; a critic outputs real scores f(x).
+# All losses are means over the batch and are *minimised* by the player they belong to;
+# log σ(l) = −softplus(−l) and log(1 − σ(l)) = −softplus(l) keep them finite for any logit.
+
+def _scores(fn, **arrays):
+    for name, value in arrays.items():
+        if not hasattr(value, "shape") or value.ndim not in (1, 2) or (
+                value.ndim == 2 and value.shape[1] != 1):
+            raise ValueError(f"{fn}: {name} must be one score per example, shape (N,) or "
+                             f"(N, 1), got {getattr(value, 'shape', type(value).__name__)}")
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """Minimax discriminator loss −E[log D(x)] − E[log(1 − D(G(z)))]
+    = mean softplus(−l_real) + mean softplus(l_fake)   (Goodfellow et al. 2014)."""
+    _scores("discriminator_loss", real_logits=real_logits, fake_logits=fake_logits)
+    return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+
+
+def generator_loss_saturating(fake_logits):
+    """The minimax game's own generator loss E[log(1 − D(G(z)))] = −mean softplus(l_fake):
+    its gradient vanishes where D confidently rejects the fakes (l_fake ≪ 0)."""
+    _scores("generator_loss_saturating", fake_logits=fake_logits)
+    return -jnp.mean(jax.nn.softplus(fake_logits))
+
+
+def generator_loss_non_saturating(fake_logits):
+    """−E[log D(G(z))] = mean softplus(−l_fake): the same fixed point, strong gradients where
+    D rejects the fakes (Goodfellow et al.'s practical choice)."""
+    _scores("generator_loss_non_saturating", fake_logits=fake_logits)
+    return jnp.mean(jax.nn.softplus(-fake_logits))
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """E[f(G(z))] − E[f(x)]: the critic maximises the Kantorovich-Rubinstein dual
+    E[f(x)] − E[f(G(z))] (Arjovsky et al. 2017); f must be kept ~1-Lipschitz (gradient_penalty)."""
+    _scores("wasserstein_critic_loss", real_scores=real_scores, fake_scores=fake_scores)
+    return jnp.mean(fake_scores) - jnp.mean(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores):
+    """−E[f(G(z))]."""
+    _scores("wasserstein_generator_loss", fake_scores=fake_scores)
+    return -jnp.mean(fake_scores)
+
+
+def hinge_discriminator_loss(real_scores, fake_scores):
+    """E[max(0, 1 − f(x))] + E[max(0, 1 + f(G(z)))] (the generator minimises −E[f(G(z))],
+    wasserstein_generator_loss)."""
+    _scores("hinge_discriminator_loss", real_scores=real_scores, fake_scores=fake_scores)
+    return jnp.mean(jax.nn.relu(1 - real_scores)) + jnp.mean(jax.nn.relu(1 + fake_scores))
+
+
+def gradient_penalty(critic, real, fake, key):
+    """WGAN-GP's penalty E[(‖∇_x̂ f(x̂)‖₂ − 1)²] (Gulrajani et al. 2017) at
+    x̂ = ε·real + (1 − ε)·fake, with ε ~ U[0, 1] drawn once per example (shape (N, 1, ..., 1)).
+    critic: a callable mapping a batch (N, ...) to scores (N,) or (N, 1); real, fake: the same
+    shape (N, ...); the norm is over all of an example's axes. Scalar; 0 for a critic whose
+    gradient has norm 1 everywhere (a linear critic with a unit-norm weight)."""
+    if not callable(critic):
+        raise TypeError(f"gradient_penalty: critic must be callable, got {type(critic).__name__}")
+    for name, value in (("real", real), ("fake", fake)):
+        if not hasattr(value, "shape") or value.ndim < 2:
+            raise ValueError(f"gradient_penalty: {name} must be a batch (N, ...), got "
+                             f"{getattr(value, 'shape', type(value).__name__)}")
+    if real.shape != fake.shape:
+        raise ValueError(f"gradient_penalty: real and fake must have the same shape, got "
+                         f"{real.shape} and {fake.shape}")
+    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    mixed = eps * real + (1 - eps) * fake
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(mixed)       # each score depends on its x̂
+    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1) + 1e-12)
+    return jnp.mean((norms - 1) ** 2)

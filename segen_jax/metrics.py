@@ -1,4 +1,6 @@
-"""Segmentation metrics on label maps: confusion matrix, IoU / mIoU, pixel accuracy, boundary F1.
+"""Metrics. Segmentation: confusion matrix, IoU / mIoU, pixel accuracy, boundary F1 on label
+maps. Generation: the Fréchet distance between Gaussians (and between image sets on the
+course classifier's features), and mode coverage on 2-D toy mixtures (end of this file).
 
 pred, target: integer label maps of the same shape, (H, W) or a batch (N, H, W), values in
 [0, num_classes); target may also hold ignore_index (e.g. 255 on PASCAL VOC's object borders),
@@ -162,3 +164,93 @@ def boundary_f1(pred, target, num_classes, *, tolerance=2, ignore_index=None):
         return 0.0
     precision, recall = hits_p / total_p, hits_t / total_t
     return float(2 * precision * recall / (precision + recall))
+
+
+# ---- generation: Fréchet distance and mode coverage --------------------------------------------
+
+def _matrix(fn, name, value, shape):
+    array = np.asarray(value, np.float64)
+    if array.shape != shape:
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{fn}: {name} holds NaN or inf")
+    return array
+
+
+def _psd_sqrt(fn, name, cov):
+    """The symmetric square root of a covariance, by eigendecomposition (negative eigenvalues
+    from rounding clipped to 0; ValueError if cov is not symmetric)."""
+    if not np.allclose(cov, cov.T, rtol=1e-6, atol=1e-9 * max(1.0, np.abs(cov).max())):
+        raise ValueError(f"{fn}: {name} must be symmetric (a covariance matrix)")
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mu1, cov1, mu2, cov2):
+    """Fréchet (2-Wasserstein²) distance between N(mu1, cov1) and N(mu2, cov2), d dimensions:
+        FD = |mu1 − mu2|² + tr(cov1 + cov2 − 2 (cov1^½ cov2 cov1^½)^½).
+    tr (cov1 cov2)^½ equals tr (cov1^½ cov2 cov1^½)^½, whose argument is symmetric positive
+    semidefinite, so both square roots are taken by eigendecomposition (no complex leftovers,
+    unlike scipy.linalg.sqrtm of the non-symmetric cov1·cov2). mu (d,), cov (d, d) -> float >= 0
+    (in float64; 0 for identical Gaussians, symmetric in its two arguments)."""
+    fn = "frechet_distance"
+    mu1 = np.asarray(mu1, np.float64)
+    if mu1.ndim != 1:
+        raise ValueError(f"{fn}: mu1 must be a vector (d,), got shape {mu1.shape}")
+    d = mu1.shape[0]
+    mu2 = _matrix(fn, "mu2", mu2, (d,))
+    cov1, cov2 = _matrix(fn, "cov1", cov1, (d, d)), _matrix(fn, "cov2", cov2, (d, d))
+    root1 = _psd_sqrt(fn, "cov1", cov1)
+    _psd_sqrt(fn, "cov2", cov2)
+    middle = root1 @ cov2 @ root1
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    value = np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * cross
+    return float(max(value, 0.0))
+
+
+def gaussian_stats(features):
+    """(mean (d,), covariance (d, d)) of features (n, d), n >= 2 (unbiased covariance)."""
+    x = np.asarray(features, np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"gaussian_stats: features must have shape (n, d) with n >= 2, got "
+                         f"{x.shape}")
+    return x.mean(0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+
+
+def image_frechet_distance(images_a, images_b, *, classifier=None, batch_size=500):
+    """FD between two sets of 28x28x1 images on the penultimate features (128) of the course's
+    digit classifier (default: the shipped weights), each set summarised by gaussian_stats.
+    The FD of two finite samples of one distribution is not 0 and grows as the samples shrink:
+    compare against the real-vs-real value at the same sample sizes."""
+    if classifier is None:
+        from segen_jax import weights
+        classifier = weights.load("classifier")
+    stats = []
+    for name, images in (("images_a", images_a), ("images_b", images_b)):
+        images = np.asarray(images, np.float32)
+        if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) < 2:
+            raise ValueError(f"image_frechet_distance: {name} must have shape (n, 28, 28, 1) "
+                             f"with n >= 2, got {images.shape}")
+        feats = np.concatenate([np.asarray(classifier.features(images[i:i + batch_size]))
+                                for i in range(0, len(images), batch_size)])
+        stats.append(gaussian_stats(feats))
+    return frechet_distance(*stats[0], *stats[1])
+
+
+def mode_coverage(samples, centers, sigma):
+    """(modes captured, fraction of high-quality samples) of 2-D (or d-D) samples (n, d) from a
+    mixture with modes at centers (m, d) and standard deviation sigma: a sample is high
+    quality if it lies within 3·sigma of its nearest centre, and a mode is captured if it is
+    the nearest centre of at least one high-quality sample (the rule of VEEGAN and PacGAN)."""
+    x, c = np.asarray(samples, np.float64), np.asarray(centers, np.float64)
+    if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or len(c) == 0:
+        raise ValueError(f"mode_coverage: samples (n, d) and centers (m, d) must share d, got "
+                         f"{x.shape} and {c.shape}")
+    if not (isinstance(sigma, (int, float, np.floating)) and sigma > 0):
+        raise ValueError(f"mode_coverage: sigma must be a number > 0, got {sigma!r}")
+    if len(x) == 0:
+        return 0, 0.0
+    distance = np.linalg.norm(x[:, None, :] - c[None, :, :], axis=-1)
+    nearest = distance.argmin(1)
+    good = distance[np.arange(len(x)), nearest] <= 3 * sigma
+    return int(len(np.unique(nearest[good]))), float(good.mean())
