@@ -3,6 +3,9 @@ from segen_jax.models.classifier import Classifier
 from segen_jax.models.crf import DenseCRF, dense_crf
 from segen_jax.models.deeplab import ASPP, DeepLabV3, DeepLabV3Plus
 from segen_jax.models.fcn import FCN, ConvTranspose, TinyFCN, from_classifier
+from segen_jax.models.gan import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator,
+                                  MLPGenerator, pack_samples)
 
-__all__ = ["ASPP", "FCN", "Classifier", "ConvTranspose", "DeepLabV3", "DeepLabV3Plus", "DenseCRF",
-           "TinyFCN", "dense_crf", "from_classifier"]
+__all__ = ["ASPP", "FCN", "Classifier", "ConvTranspose", "DCGANDiscriminator", "DCGANGenerator",
+           "DeepLabV3", "DeepLabV3Plus", "DenseCRF", "MLPDiscriminator", "MLPGenerator",
+           "TinyFCN", "dense_crf", "from_classifier", "pack_samples"]
