@@ -209,7 +209,8 @@ def train(step_fn, state, data, *, steps: int, out_dir=None, log_every: int = 10
                 if out_dir is not None and writer:
                     with (out_dir / "metrics.jsonl").open("a") as f:
                         f.write(json.dumps(row) + "\n")
-                bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4g}",
+                shown = {k: row[k] for k in ("loss", "d_loss", "g_loss") if k in row}
+                bar.set_postfix(**{k: f"{v:.4g}" for k, v in shown.items()},
                                 rate=f"{rate:.0f} ex/s", refresh=False)
                 window, window_start = [], time.perf_counter()
             bar.update(1)

@@ -1,0 +1,125 @@
+"""The GAN train step: n_critic discriminator (critic) updates, then one generator update,
+compiled once, for `segen_jax.train.train`.
+
+State (gan_state): {"nnx": the arrays of (generator, discriminator, g_optimizer,
+d_optimizer), "key": a PRNG key}, donated to each step like nnx_state's.
+
+One step on a batch of real examples (n_critic·B, ...), cut into n_critic consecutive parts
+x_1 … x_k of B (each critic update sees fresh real data, as in Gulrajani et al.'s Algorithm 1):
+    for i = 1 … n_critic:   z ~ N(0, I) (B, latent);  x̃ = G(z) (no gradient to G)
+                            θ_D ← θ_D − update(∇_θD L_D(D, x_i, x̃, key_i))
+    z ~ N(0, I) (B, latent);  θ_G ← θ_G − update(∇_θG L_G(D(G(z))))
+With pack = m > 1 (PacGAN) D sees m samples at once: x_i and x̃ are grouped by
+`models.pack_samples` before D, so B must be divisible by m.
+
+Losses (LOSSES[name] -> (d_loss, g_loss), losses.py has the formulas):
+    "minimax":         L_D = discriminator_loss,  L_G = generator_loss_saturating
+    "non-saturating":  L_D = discriminator_loss,  L_G = generator_loss_non_saturating
+    "wgan-gp":         L_D = wasserstein_critic_loss + λ·gradient_penalty (λ = 10),
+                       L_G = wasserstein_generator_loss
+    "hinge":           L_D = hinge_discriminator_loss, L_G = wasserstein_generator_loss
+Metrics: d_loss (of the last critic update), g_loss, d_grad_norm, g_grad_norm, and
+gradient_penalty for "wgan-gp"; all guarded by the training loop's NaN/inf check.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from segen_jax import losses
+from segen_jax.models.gan import pack_samples
+
+GP_WEIGHT = 10.0
+
+
+def _minimax_d(d_real, d_fake, gp):
+    return losses.discriminator_loss(d_real, d_fake), {}
+
+
+def _wgan_d(d_real, d_fake, gp):
+    penalty = gp()
+    return losses.wasserstein_critic_loss(d_real, d_fake) + GP_WEIGHT * penalty, {
+        "gradient_penalty": penalty}
+
+
+def _hinge_d(d_real, d_fake, gp):
+    return losses.hinge_discriminator_loss(d_real, d_fake), {}
+
+
+LOSSES = {
+    "minimax": (_minimax_d, losses.generator_loss_saturating),
+    "non-saturating": (_minimax_d, losses.generator_loss_non_saturating),
+    "wgan-gp": (_wgan_d, losses.wasserstein_generator_loss),
+    "hinge": (_hinge_d, losses.wasserstein_generator_loss),
+}
+
+
+def gan_state(generator, discriminator, g_optimizer, d_optimizer, *, seed: int = 0):
+    """(graphdef, state) for gan_step (module docstring)."""
+    graphdef, arrays = nnx.split((generator, discriminator, g_optimizer, d_optimizer))
+    return graphdef, {"nnx": arrays, "key": jax.random.key(seed)}
+
+
+def gan_models(graphdef, state):
+    """(generator, discriminator) of a gan_state state."""
+    generator, discriminator, _, _ = nnx.merge(graphdef, state["nnx"])
+    return generator, discriminator
+
+
+def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1):
+    """The compiled step (module docstring): step(state, real) -> (state, metrics), where
+    real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
+    statistics (its penalty is per example)."""
+    if loss not in LOSSES:
+        raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    for name, value in (("latent_dim", latent_dim), ("n_critic", n_critic), ("pack", pack)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"gan_step: {name} must be an int >= 1, got {value!r}")
+    d_loss_fn, g_loss_fn = LOSSES[loss]
+    group = (lambda x: pack_samples(x.reshape(x.shape[0], -1), pack)) if pack > 1 else (
+        lambda x: x)
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step(state, real):
+        size = real.shape[0]
+        if size % n_critic or (size // n_critic) % pack:
+            raise ValueError(f"gan_step: the batch ({size}) must be n_critic ({n_critic}) "
+                             f"parts of a size divisible by pack ({pack})")
+        b = size // n_critic
+        generator, discriminator, g_opt, d_opt = nnx.merge(graphdef, state["nnx"])
+        key = state["key"]
+        for i in range(n_critic):
+            key, z_key, gp_key = jax.random.split(key, 3)
+            x_real = real[i * b:(i + 1) * b]
+            fake = jax.lax.stop_gradient(generator(jax.random.normal(z_key, (b, latent_dim))))
+
+            def d_objective(d):
+                gp = lambda: losses.gradient_penalty(lambda x: d(x), group(x_real), group(fake),
+                                                     gp_key)
+                return d_loss_fn(d(group(x_real)), d(group(fake)), gp)
+
+            (d_loss, d_metrics), d_grads = nnx.value_and_grad(d_objective, has_aux=True)(
+                discriminator)
+            d_opt.update(discriminator, d_grads)
+        key, z_key = jax.random.split(key)
+        z = jax.random.normal(z_key, (b, latent_dim))
+        g_loss, g_grads = nnx.value_and_grad(
+            lambda g: g_loss_fn(discriminator(group(g(z)))))(generator)
+        g_opt.update(generator, g_grads)
+        metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_grad_norm": optax.tree.norm(d_grads),
+                   "g_grad_norm": optax.tree.norm(g_grads), **d_metrics}
+        return {"nnx": nnx.state((generator, discriminator, g_opt, d_opt)), "key": key}, metrics
+
+    return step
+
+
+def sample(generator, n, *, latent_dim, seed=0):
+    """n samples of a generator from z ~ N(0, I), with batch norm in eval mode if it has any
+    (the generator is switched back to train mode afterwards)."""
+    generator.eval()
+    try:
+        return generator(jax.random.normal(jax.random.key(seed), (n, latent_dim)))
+    finally:
+        generator.train()

@@ -1,0 +1,97 @@
+"""The GAN step: compiled once, n_critic critic updates per generator update, packing, the
+losses wired as named, and a short run on the ring that moves samples onto the modes."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from segen_jax import data, metrics
+from segen_jax.gan_step import LOSSES, gan_models, gan_state, gan_step, sample
+from segen_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from segen_jax.train import train
+
+
+def toy_state(pack=1, seed=0, lr=1e-3):
+    g = MLPGenerator(2, rngs=nnx.Rngs(seed))
+    d = MLPDiscriminator(pack=pack, rngs=nnx.Rngs(seed + 1))
+    adam = lambda: optax.adam(lr, b1=0.5)
+    return gan_state(g, d, nnx.Optimizer(g, adam(), wrt=nnx.Param),
+                     nnx.Optimizer(d, adam(), wrt=nnx.Param), seed=seed)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_loss_runs_and_reports_its_metrics(loss):
+    graphdef, state = toy_state()
+    step = gan_step(graphdef, loss, latent_dim=2, n_critic=2)
+    real = jax.random.normal(jax.random.key(0), (2 * 32, 2))
+    state, m = step(state, real)
+    state, m = step(state, real)
+    assert {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"} <= set(m)
+    assert ("gradient_penalty" in m) == (loss == "wgan-gp")
+    assert all(np.isfinite(float(v)) for v in m.values())
+    assert step._cache_size() == 1                      # compiled once
+
+
+def test_n_critic_updates_the_critic_n_times_and_the_generator_once():
+    graphdef, state = toy_state()
+    d_opt_count = lambda s: int(nnx.merge(graphdef, s["nnx"])[3].step[...])
+    g_opt_count = lambda s: int(nnx.merge(graphdef, s["nnx"])[2].step[...])
+    step = gan_step(graphdef, "wgan-gp", latent_dim=2, n_critic=5)
+    state, _ = step(state, jnp.zeros((5 * 8, 2)))
+    assert (d_opt_count(state), g_opt_count(state)) == (5, 1)
+    with pytest.raises(ValueError, match=r"batch \(12\) must be n_critic \(5\) parts"):
+        step(state, jnp.zeros((12, 2)))
+
+
+def test_packing_feeds_the_discriminator_groups_of_samples():
+    graphdef, state = toy_state(pack=2)
+    step = gan_step(graphdef, "non-saturating", latent_dim=2, pack=2)
+    state, m = step(state, jnp.ones((16, 2)))
+    assert np.isfinite(float(m["d_loss"]))
+    with pytest.raises(ValueError, match="divisible by pack"):
+        step(state, jnp.ones((15, 2)))
+
+
+def test_a_short_run_moves_samples_onto_the_ring():
+    ring = data.ring_of_gaussians(20_000, seed=0)
+    samples, centers, sigma = ring
+    graphdef, state = toy_state()
+    step = gan_step(graphdef, "non-saturating", latent_dim=2)
+    g, _ = gan_models(graphdef, state)
+    before = metrics.mode_coverage(np.asarray(sample(g, 1000, latent_dim=2)), centers, sigma)
+    batches = lambda start: data.batches(jnp.asarray(samples, jnp.float32), 64, seed=0,
+                                         start_step=start)
+    state, history = train(step, state, batches, steps=600, log_every=100, progress=False)
+    g, _ = gan_models(graphdef, state)
+    modes, quality = metrics.mode_coverage(np.asarray(sample(g, 1000, latent_dim=2)), centers,
+                                           sigma)
+    assert modes >= 2 and quality > before[1] + 0.05, (before, (modes, quality))
+    assert {"d_loss", "g_loss"} <= set(history[-1])
+
+
+def test_dcgan_pair_trains_under_the_step():
+    g = DCGANGenerator(8, width=4, rngs=nnx.Rngs(0))
+    d = DCGANDiscriminator(width=4, rngs=nnx.Rngs(1))
+    adam = lambda: optax.adam(2e-4, b1=0.5)
+    graphdef, state = gan_state(g, d, nnx.Optimizer(g, adam(), wrt=nnx.Param),
+                                nnx.Optimizer(d, adam(), wrt=nnx.Param))
+    step = gan_step(graphdef, "wgan-gp", latent_dim=8, n_critic=2)
+    real = jax.random.uniform(jax.random.key(0), (2 * 4, 28, 28, 1))
+    for _ in range(2):
+        state, m = step(state, real)
+    assert float(m["gradient_penalty"]) >= 0 and np.isfinite(float(m["g_loss"]))
+    g, _ = gan_models(graphdef, state)
+    assert sample(g, 3, latent_dim=8).shape == (3, 28, 28, 1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"loss": "wasserstein"}, r"loss must be one of"),
+    ({"latent_dim": 0}, r"latent_dim must be an int >= 1, got 0"),
+    ({"n_critic": 1.5}, r"n_critic must be an int >= 1"),
+])
+def test_gan_step_errors(kwargs, match):
+    graphdef, _ = toy_state()
+    with pytest.raises(ValueError, match=match):
+        gan_step(graphdef, **{"latent_dim": 2, **kwargs})
