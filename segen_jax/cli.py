@@ -3,6 +3,7 @@
     segen-jax train MODEL --steps N --out DIR [--seed S] [--batch-size B] [--lr LR]
     segen-jax eval MODEL (--out DIR | --pretrained)
     segen-jax export MODEL --out DIR [--to FOLDER]
+    segen-jax sample GENERATOR (--out DIR | --pretrained) [--n 64] [--seed S] [--png PATH]
 
 `train` writes DIR/metrics.jsonl, orbax checkpoints under DIR/checkpoints, DIR/curves.png and
 DIR/config.json; run it again on the same DIR with a larger --steps to resume from the newest
@@ -18,7 +19,8 @@ import sys
 import time
 
 MODELS = ("classifier", "tinyfcn", "fcn32s", "fcn16s", "fcn8s", "deeplabv3",
-          "deeplabv3plus")   # = segen_jax.recipes.RECIPES
+          "deeplabv3plus", "dcgan", "wgan-gp")   # = segen_jax.recipes.RECIPES
+GENERATORS = ("dcgan", "wgan-gp")                # = segen_jax.recipes.GENERATORS
 
 
 class UsageError(Exception):
@@ -89,6 +91,19 @@ def make_parser():
                         help="the folder `segen-jax train` wrote")
     export.add_argument("--to", type=pathlib.Path, default=None,
                         help="destination folder (default: the package's segen_jax/weights)")
+    sample = commands.add_parser("sample", help="write a PNG grid of a generator's samples",
+                                 description="Sample GENERATOR (batch norm in eval mode) and "
+                                             "write the images as one PNG grid.")
+    sample.add_argument("model", choices=GENERATORS, help="which generator: %(choices)s")
+    source = sample.add_mutually_exclusive_group(required=True)
+    source.add_argument("--out", type=pathlib.Path, help="the folder `segen-jax train` wrote")
+    source.add_argument("--pretrained", action="store_true",
+                        help="the weights shipped with the package (segen_jax/weights)")
+    sample.add_argument("--n", type=_int_at_least(1), default=64, help="how many samples (64)")
+    sample.add_argument("--seed", type=_int_at_least(0), default=0, help="noise seed (0)")
+    sample.add_argument("--png", type=pathlib.Path, default=None,
+                        help="where to write the grid (default: DIR/samples.png with --out, "
+                             "MODEL_samples.png here with --pretrained)")
     return parser
 
 
@@ -99,6 +114,8 @@ def main(argv=None) -> int:
             return _train(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "sample":
+            return _sample(args)
         return _evaluate(args)
     except UsageError as err:
         print(f"segen-jax: error: {err}", file=sys.stderr)
@@ -221,6 +238,35 @@ def _export(args) -> int:
     paths = weights.save(args.model, model, record, folder=args.to)
     print(json.dumps({"model": args.model, "files": [str(p) for p in paths],
                       "metrics": record["metrics"]}))
+    return 0
+
+
+def _sample(args) -> int:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from segen_jax import viz, weights
+    from segen_jax.gan_step import sample
+    from segen_jax.recipes import GAN_LATENT
+    from segen_jax.train import nnx_model
+
+    if args.pretrained:
+        try:
+            generator = weights.load(args.model)
+        except (FileNotFoundError, ValueError) as err:
+            raise UsageError(str(err)) from None
+        png = args.png or pathlib.Path(f"{args.model}_samples.png")
+    else:
+        _, graphdef, state, _ = _restore_run(args)
+        generator = nnx_model(graphdef, state)
+        png = args.png or args.out / "samples.png"
+    _writable_folder(png.parent if str(png.parent) else pathlib.Path("."))
+    images = np.asarray(sample(generator, args.n, latent_dim=GAN_LATENT, seed=args.seed))
+    figure = viz.image_grid(images, vmin=0, vmax=1,
+                            title=f"{args.model}: {args.n} samples (seed {args.seed})")
+    figure.savefig(png, dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    print(json.dumps({"model": args.model, "png": str(png), "n": args.n}))
     return 0
 
 

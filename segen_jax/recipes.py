@@ -19,6 +19,8 @@ from segen_jax.losses import pixel_cross_entropy
 from segen_jax.models.classifier import Classifier, random_shift
 from segen_jax.models.deeplab import DeepLabV3, DeepLabV3Plus
 from segen_jax.models.fcn import FCN, TinyFCN, from_classifier
+from segen_jax.models.gan import DCGANDiscriminator, DCGANGenerator
+from segen_jax.gan_step import gan_state, gan_step, sample
 from segen_jax.train import nnx_model, nnx_state, nnx_step
 
 
@@ -196,6 +198,58 @@ def evaluate_segmenter(model):
 # layout with experiments/fcn_digit_scenes.py).
 SEGMENTER_DEFAULTS = {"steps": 10000, "batch_size": 4, "lr": 1e-3}
 
+# ---- image GANs: DCGAN and WGAN-GP on MNIST digits ---------------------------------------------
+
+GAN_LATENT = 64
+GAN_SAMPLES = 1000
+
+
+def gan_build(loss, *, n_critic, betas):
+    """build(seed, lr, steps) for a DCGAN generator/discriminator pair trained by gan_step with
+    `loss`, both with Adam(lr, b1, b2) at a constant rate (`steps` is not used)."""
+    def build(seed: int, lr: float, steps: int):
+        generator = DCGANGenerator(GAN_LATENT, rngs=nnx.Rngs(seed))
+        discriminator = DCGANDiscriminator(rngs=nnx.Rngs(seed + 1))
+        adam = lambda m: nnx.Optimizer(m, optax.adam(lr, b1=betas[0], b2=betas[1]),
+                                       wrt=nnx.Param)
+        graphdef, state = gan_state(generator, discriminator, adam(generator),
+                                    adam(discriminator), seed=seed)
+        return graphdef, state, gan_step(graphdef, loss, latent_dim=GAN_LATENT,
+                                         n_critic=n_critic)
+    return build
+
+
+def gan_batches(n_critic):
+    """batches(batch_size, seed): the shipped MNIST training digits, n_critic·batch_size a
+    step (each critic update sees its own batch)."""
+    def batches(batch_size: int, seed: int):
+        images, _ = data.load_mnist("train")
+        return lambda start: data.batches(images, batch_size * n_critic, seed=seed,
+                                          start_step=start)
+    return batches
+
+
+def evaluate_generator(generator):
+    """{"fd": Fréchet distance of 1,000 samples to 1,000 held-out test digits on the
+    classifier's features, "fd_real": the same for 1,000 training digits (the real-vs-real
+    baseline at the same sample sizes), "n_samples": 1000}."""
+    train_images, _ = data.load_mnist("train")
+    test_images, _ = data.load_mnist("test")
+    fake = np.asarray(sample(generator, GAN_SAMPLES, latent_dim=GAN_LATENT, seed=1234))
+    reference = test_images[:GAN_SAMPLES]
+    return {"fd": metrics.image_frechet_distance(fake, reference),
+            "fd_real": metrics.image_frechet_distance(train_images[:GAN_SAMPLES], reference),
+            "n_samples": GAN_SAMPLES}
+
+
+def _gan_recipe(loss, n_critic, betas, lr):
+    return Recipe(lambda rngs: DCGANGenerator(GAN_LATENT, rngs=rngs),
+                  gan_build(loss, n_critic=n_critic, betas=betas), gan_batches(n_critic),
+                  evaluate_generator, defaults={"steps": 3000, "batch_size": 64, "lr": lr})
+
+
+GENERATORS = ("dcgan", "wgan-gp")
+
 RECIPES = {
     "classifier": Recipe(lambda rngs: Classifier(rngs=rngs),
                          adam_cosine(lambda rngs: Classifier(rngs=rngs), classifier_loss),
@@ -205,4 +259,8 @@ RECIPES = {
                     segmenter_batches,
                     evaluate_segmenter, defaults=dict(SEGMENTER_DEFAULTS))
        for name, make in SEGMENTERS.items()},
+    # Radford et al.: Adam 2e-4, β1 = 0.5, non-saturating loss; Gulrajani et al.: Adam 1e-4,
+    # β = (0.5, 0.9), 5 critic updates per generator update, λ = 10.
+    "dcgan": _gan_recipe("non-saturating", 1, (0.5, 0.999), 2e-4),
+    "wgan-gp": _gan_recipe("wgan-gp", 5, (0.5, 0.9), 1e-4),
 }

@@ -95,3 +95,37 @@ def test_gan_step_errors(kwargs, match):
     graphdef, _ = toy_state()
     with pytest.raises(ValueError, match=match):
         gan_step(graphdef, **{"latent_dim": 2, **kwargs})
+
+
+def test_cli_trains_evaluates_samples_and_exports_a_dcgan(tmp_path, capsys):
+    import json
+
+    from segen_jax import cli, weights
+    from segen_jax.recipes import RECIPES
+    run = tmp_path / "run"
+    assert cli.main(["train", "dcgan", "--steps", "3", "--out", str(run), "--batch-size", "8",
+                     "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["eval", "dcgan", "--out", str(run)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert set(scores) == {"fd", "fd_real", "n_samples"} and scores["n_samples"] == 1000
+    assert scores["fd"] > scores["fd_real"] > 0          # 3 steps: far from real digits
+    assert cli.main(["sample", "dcgan", "--out", str(run), "--n", "16"]) == 0
+    assert (run / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["export", "dcgan", "--out", str(run), "--to", str(tmp_path / "w")]) == 0
+    shipped = weights.load("dcgan", folder=tmp_path / "w")
+    _, graphdef, state, _ = cli._restore_run(cli.make_parser().parse_args(
+        ["eval", "dcgan", "--out", str(run)]))
+    trained = gan_models(graphdef, state)[0]
+    np.testing.assert_array_equal(shipped.bn0.mean[...], trained.bn0.mean[...])   # BatchStat kept
+    assert float(jnp.abs(trained.bn0.mean[...]).max()) > 0
+    assert RECIPES["dcgan"].evaluate_model(shipped) == json.loads(
+        (tmp_path / "w" / "dcgan.json").read_text())["metrics"]
+
+
+def test_cli_sample_refuses_a_segmenter_and_missing_runs(tmp_path, capsys):
+    from segen_jax import cli
+    assert cli.main(["sample", "fcn8s", "--pretrained"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert cli.main(["sample", "wgan-gp", "--out", str(tmp_path)]) == 2
+    assert "holds no trained wgan-gp" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Trained weights shipped with the package, so chapters can show well-trained results on a CPU.
 
 Each model name of `segen_jax.recipes.RECIPES` may have, in this folder:
-    <name>.msgpack   the model's parameters (nnx.Param leaves as a nested dict of arrays),
+    <name>.msgpack   the model's parameters and batch-norm averages (nnx.Param and nnx.BatchStat
+                     leaves as a nested dict of arrays),
                      written with flax.serialization.msgpack_serialize: no pickle
     <name>.json      how they were made: the `segen-jax train` command, training wall time,
                      machine, library versions, and the held-out metrics they reached
@@ -42,8 +43,11 @@ def info(name, *, folder=None):
     return json.loads(record.read_text())
 
 
+_SAVED = (nnx.Param, nnx.BatchStat)   # parameters, and batch norm's running averages
+
+
 def _params(model):
-    return nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    return nnx.to_pure_dict(nnx.state(model, _SAVED))
 
 
 def load(name, *, folder=None):
@@ -76,7 +80,7 @@ def load(name, *, folder=None):
         raise ValueError(f"weights.load: {str(params_path)!r} does not fit today's {name} model "
                          f"(missing {missing}, unexpected {extra}, other shapes {shapes}); "
                          "retrain and export it again")
-    state = nnx.state(model, nnx.Param)
+    state = nnx.state(model, _SAVED)
     nnx.replace_by_pure_dict(state, stored)
     nnx.update(model, state)
     return model
