@@ -24,7 +24,6 @@ gradient_penalty for "wgan-gp"; all guarded by the training loop's NaN/inf check
 import functools
 
 import jax
-import jax.numpy as jnp
 import optax
 from flax import nnx
 
@@ -89,6 +88,11 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1)
                              f"parts of a size divisible by pack ({pack})")
         b = size // n_critic
         generator, discriminator, g_opt, d_opt = nnx.merge(graphdef, state["nnx"])
+        if loss == "wgan-gp" and jax.tree.leaves(nnx.state(discriminator, nnx.BatchStat)):
+            raise ValueError("gan_step: the wgan-gp critic must have no batch statistics "
+                             "(nnx.BatchStat): its gradient penalty is per example")
+        generator.train()              # batch statistics while training, whatever the mode
+        discriminator.train()          # the models were in when gan_state split them
         key = state["key"]
         for i in range(n_critic):
             key, z_key, gp_key = jax.random.split(key, 3)
@@ -116,10 +120,16 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1)
 
 
 def sample(generator, n, *, latent_dim, seed=0):
-    """n samples of a generator from z ~ N(0, I), with batch norm in eval mode if it has any
-    (the generator is switched back to train mode afterwards)."""
-    generator.eval()
+    """n samples (n, ...) of a generator from z ~ N(0, I) (n, latent_dim), with its batch norm
+    layers on their running averages; each layer's mode is restored afterwards."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"sample: n must be an int >= 1, got {n!r}")
+    norms = [m for _, m in nnx.iter_graph(generator) if isinstance(m, nnx.BatchNorm)]
+    modes = [m.use_running_average for m in norms]
+    for m in norms:
+        m.use_running_average = True
     try:
         return generator(jax.random.normal(jax.random.key(seed), (n, latent_dim)))
     finally:
-        generator.train()
+        for m, mode in zip(norms, modes):
+            m.use_running_average = mode

@@ -162,8 +162,12 @@ def gradient_penalty(critic, real, fake, key):
     if real.shape != fake.shape:
         raise ValueError(f"gradient_penalty: real and fake must have the same shape, got "
                          f"{real.shape} and {fake.shape}")
+    if not jnp.issubdtype(real.dtype, jnp.floating):
+        raise TypeError(f"gradient_penalty: real and fake must be float arrays, got dtype "
+                        f"{real.dtype}")
     eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
     mixed = eps * real + (1 - eps) * fake
+    _scores("gradient_penalty", critic_output=jax.eval_shape(critic, mixed))
     grads = jax.grad(lambda x: jnp.sum(critic(x)))(mixed)       # each score depends on its x̂
     norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1) + 1e-12)
     return jnp.mean((norms - 1) ** 2)

@@ -198,6 +198,7 @@ def frechet_distance(mu1, cov1, mu2, cov2):
     if mu1.ndim != 1:
         raise ValueError(f"{fn}: mu1 must be a vector (d,), got shape {mu1.shape}")
     d = mu1.shape[0]
+    mu1 = _matrix(fn, "mu1", mu1, (d,))
     mu2 = _matrix(fn, "mu2", mu2, (d,))
     cov1, cov2 = _matrix(fn, "cov1", cov1, (d, d)), _matrix(fn, "cov2", cov2, (d, d))
     root1 = _psd_sqrt(fn, "cov1", cov1)
@@ -246,8 +247,12 @@ def mode_coverage(samples, centers, sigma):
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or len(c) == 0:
         raise ValueError(f"mode_coverage: samples (n, d) and centers (m, d) must share d, got "
                          f"{x.shape} and {c.shape}")
-    if not (isinstance(sigma, (int, float, np.floating)) and sigma > 0):
-        raise ValueError(f"mode_coverage: sigma must be a number > 0, got {sigma!r}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
+        raise TypeError(f"mode_coverage: sigma must be a number, got {type(sigma).__name__}")
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"mode_coverage: sigma must be a finite number > 0, got {sigma!r}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("mode_coverage: samples hold NaN or inf (a diverged generator?)")
     if len(x) == 0:
         return 0, 0.0
     distance = np.linalg.norm(x[:, None, :] - c[None, :, :], axis=-1)

@@ -93,8 +93,12 @@ def test_mode_coverage_counts_modes_and_quality():
 def test_mode_coverage_errors():
     with pytest.raises(ValueError, match=r"must share d"):
         metrics.mode_coverage(np.zeros((3, 3)), np.zeros((2, 2)), 0.1)
-    with pytest.raises(ValueError, match=r"sigma must be a number > 0, got 0"):
+    with pytest.raises(ValueError, match=r"sigma must be a finite number > 0, got 0"):
         metrics.mode_coverage(np.zeros((3, 2)), np.zeros((2, 2)), 0)
+    with pytest.raises(TypeError, match=r"sigma must be a number, got bool"):
+        metrics.mode_coverage(np.zeros((3, 2)), np.zeros((2, 2)), True)
+    with pytest.raises(ValueError, match=r"samples hold NaN or inf"):
+        metrics.mode_coverage(np.full((3, 2), np.nan), np.zeros((2, 2)), 0.1)
 
 
 # --------------------------------------------------------------------------- GAN losses
@@ -162,6 +166,9 @@ def test_gradient_penalty_draws_one_uniform_weight_per_example():
      r"critic must be callable"),
     (lambda: losses.gradient_penalty(lambda x: x, jnp.zeros((2, 3)), jnp.zeros((3, 3)), None),
      ValueError, r"real and fake must have the same shape"),
+    (lambda: losses.gradient_penalty(lambda x: jnp.mean(x), jnp.zeros((2, 3)),
+                                     jnp.zeros((2, 3)), jax.random.key(0)),
+     ValueError, r"gradient_penalty: critic_output must be one score per example"),
 ])
 def test_gan_loss_errors(call, error, match):
     with pytest.raises(error, match=match):

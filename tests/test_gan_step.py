@@ -30,6 +30,12 @@ def test_every_loss_runs_and_reports_its_metrics(loss):
     state, m = step(state, real)
     assert {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"} <= set(m)
     assert ("gradient_penalty" in m) == (loss == "wgan-gp")
+    # the generator's loss is the named one: log(1 − D) <= 0 for minimax, −log D >= 0 for
+    # non-saturating
+    if loss == "minimax":
+        assert float(m["g_loss"]) <= 0
+    if loss == "non-saturating":
+        assert float(m["g_loss"]) >= 0
     assert all(np.isfinite(float(v)) for v in m.values())
     assert step._cache_size() == 1                      # compiled once
 
@@ -84,6 +90,26 @@ def test_dcgan_pair_trains_under_the_step():
     assert float(m["gradient_penalty"]) >= 0 and np.isfinite(float(m["g_loss"]))
     g, _ = gan_models(graphdef, state)
     assert sample(g, 3, latent_dim=8).shape == (3, 28, 28, 1)
+
+
+def test_sample_uses_running_averages_and_restores_each_mode():
+    g = DCGANGenerator(8, width=4, rngs=nnx.Rngs(0))
+    g.train()
+    a = sample(g, 4, latent_dim=8, seed=3)
+    assert not g.bn0.use_running_average                 # back in train mode
+    g.eval()
+    np.testing.assert_allclose(sample(g, 4, latent_dim=8, seed=3), a, atol=1e-6)
+    assert g.bn0.use_running_average                     # left in eval mode
+
+
+def test_wgan_gp_refuses_a_critic_with_batch_norm():
+    g = MLPGenerator(2, rngs=nnx.Rngs(0))
+    d = DCGANGenerator(2, width=2, rngs=nnx.Rngs(1))      # anything with BatchStat as critic
+    adam = lambda: optax.adam(1e-3)
+    graphdef, state = gan_state(g, d, nnx.Optimizer(g, adam(), wrt=nnx.Param),
+                                nnx.Optimizer(d, adam(), wrt=nnx.Param))
+    with pytest.raises(ValueError, match="wgan-gp critic must have no batch statistics"):
+        gan_step(graphdef, "wgan-gp", latent_dim=2)(state, jnp.zeros((4, 2)))
 
 
 @pytest.mark.parametrize("kwargs, match", [

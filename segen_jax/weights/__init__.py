@@ -51,7 +51,8 @@ def _params(model):
 
 
 def load(name, *, folder=None):
-    """Today's NAME model (recipes.RECIPES[name].model) with the shipped parameters."""
+    """Today's NAME model (recipes.RECIPES[name].model) with the shipped parameters, in eval
+    mode (batch norm uses the shipped running averages; call .train() to fine-tune)."""
     from segen_jax.recipes import RECIPES
 
     if name not in RECIPES:
@@ -83,6 +84,7 @@ def load(name, *, folder=None):
     state = nnx.state(model, _SAVED)
     nnx.replace_by_pure_dict(state, stored)
     nnx.update(model, state)
+    model.eval()   # batch norm on the shipped running averages (a no-op for models without)
     return model
 
 
