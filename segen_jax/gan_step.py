@@ -15,7 +15,7 @@ With pack = m > 1 (PacGAN) D sees m samples at once: x_i and x̃ are grouped by
 Losses (LOSSES[name] -> (d_loss, g_loss), losses.py has the formulas):
     "minimax":         L_D = discriminator_loss,  L_G = generator_loss_saturating
     "non-saturating":  L_D = discriminator_loss,  L_G = generator_loss_non_saturating
-    "wgan-gp":         L_D = wasserstein_critic_loss + λ·gradient_penalty (λ = 10),
+    "wgan-gp":         L_D = wasserstein_critic_loss + λ·gradient_penalty (λ = gp_weight, 10),
                        L_G = wasserstein_generator_loss
     "hinge":           L_D = hinge_discriminator_loss, L_G = wasserstein_generator_loss
 Metrics: d_loss (of the last critic update), g_loss, d_grad_norm, g_grad_norm, and
@@ -33,17 +33,17 @@ from segen_jax.models.gan import pack_samples
 GP_WEIGHT = 10.0
 
 
-def _minimax_d(d_real, d_fake, gp):
+def _minimax_d(d_real, d_fake, gp, gp_weight):
     return losses.discriminator_loss(d_real, d_fake), {}
 
 
-def _wgan_d(d_real, d_fake, gp):
+def _wgan_d(d_real, d_fake, gp, gp_weight):
     penalty = gp()
-    return losses.wasserstein_critic_loss(d_real, d_fake) + GP_WEIGHT * penalty, {
+    return losses.wasserstein_critic_loss(d_real, d_fake) + gp_weight * penalty, {
         "gradient_penalty": penalty}
 
 
-def _hinge_d(d_real, d_fake, gp):
+def _hinge_d(d_real, d_fake, gp, gp_weight):
     return losses.hinge_discriminator_loss(d_real, d_fake), {}
 
 
@@ -67,15 +67,20 @@ def gan_models(graphdef, state):
     return generator, discriminator
 
 
-def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1):
+def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
+             gp_weight=GP_WEIGHT):
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
-    statistics (its penalty is per example)."""
+    statistics (its penalty is per example). gp_weight: λ of "wgan-gp" (Gulrajani et al. use
+    10 for images and 0.1 in their 2-D toy experiments)."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
     for name, value in (("latent_dim", latent_dim), ("n_critic", n_critic), ("pack", pack)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"gan_step: {name} must be an int >= 1, got {value!r}")
+    if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not (
+            gp_weight >= 0 and gp_weight < float("inf")):
+        raise ValueError(f"gan_step: gp_weight must be a finite number >= 0, got {gp_weight!r}")
     d_loss_fn, g_loss_fn = LOSSES[loss]
     group = (lambda x: pack_samples(x.reshape(x.shape[0], -1), pack)) if pack > 1 else (
         lambda x: x)
@@ -102,7 +107,7 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1)
             def d_objective(d):
                 gp = lambda: losses.gradient_penalty(lambda x: d(x), group(x_real), group(fake),
                                                      gp_key)
-                return d_loss_fn(d(group(x_real)), d(group(fake)), gp)
+                return d_loss_fn(d(group(x_real)), d(group(fake)), gp, gp_weight)
 
             (d_loss, d_metrics), d_grads = nnx.value_and_grad(d_objective, has_aux=True)(
                 discriminator)

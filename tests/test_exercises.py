@@ -317,3 +317,74 @@ def test_atrous_support_mistakes(capsys, fn, hint):
 def test_mean_field_step_mistakes(capsys, fn, hint):
     ok, out = verdict(capsys, exercises.check_mean_field_step, fn)
     assert not ok and hint in out, out
+
+
+# ---- chapter 5 ---------------------------------------------------------------------------------
+from solutions import ch05_gan as sol5  # noqa: E402
+
+
+@pytest.mark.parametrize("check, fn", [
+    (exercises.check_optimal_value, sol5.optimal_value),
+    (exercises.check_non_saturating_loss, sol5.non_saturating_loss),
+    (exercises.check_gradient_penalty, sol5.gradient_penalty),
+    (exercises.check_frechet_1d, sol5.frechet_1d),
+])
+def test_chapter5_solutions_pass(capsys, check, fn):
+    ok, out = verdict(capsys, check, fn)
+    assert ok and out.startswith("✓ correct"), out
+
+
+def _naive_value(p, q, dx):
+    """The mistake of taking log 0 where a density vanishes."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = p / (p + q)
+        return float(np.sum(p * np.log(d) + q * np.log(1 - d)) * dx)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (_naive_value, "0·log(…) = 0"),
+    (lambda p, q, dx: float(np.sum(p * np.log(0.5) + q * np.log(0.5)) * dx), "expected"),
+    (lambda p, q, dx: sol5.optimal_value(q, p, dx) + 0.3, "C(G) = −log 4"),
+    (unsolved, "not implemented yet"),
+])
+def test_optimal_value_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_optimal_value, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda l: jnp.mean(-jnp.log(jax.nn.sigmoid(l))), "rounds to 0"),
+    (lambda l: jnp.mean(jax.nn.softplus(l)), "expected"),
+    (lambda l: jnp.mean(jnp.where(l < -100, -l, -jnp.log(jax.nn.sigmoid(l)))), "gradient"),
+    (unsolved, "not implemented yet"),
+])
+def test_non_saturating_loss_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_non_saturating_loss, fn)
+    assert not ok and hint in out, out
+
+
+def _squared_norm_penalty(critic, real, fake, eps):
+    mixed = eps * real + (1 - eps) * fake
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(mixed)
+    return jnp.mean(jnp.sum(grads ** 2, axis=1))
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (_squared_norm_penalty, "unit-norm weight"),
+    (lambda c, r, f, e: sol5.gradient_penalty(c, f, r, e), "eps weighs the real example"),
+    (lambda c, r, f, e: sol5.gradient_penalty(c, r, f, jnp.full_like(e, 0.5)), "expected"),
+    (unsolved, "not implemented yet"),
+])
+def test_gradient_penalty_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_gradient_penalty, fn)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda m1, s1, m2, s2: (m1 - m2) ** 2 + (s1 ** 2 - s2 ** 2) ** 2, "compares variances"),
+    (lambda m1, s1, m2, s2: abs(m1 - m2) + abs(s1 - s2), "expected"),
+    (unsolved, "not implemented yet"),
+])
+def test_frechet_1d_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_frechet_1d, fn)
+    assert not ok and hint in out, out

@@ -116,11 +116,26 @@ def test_wgan_gp_refuses_a_critic_with_batch_norm():
     ({"loss": "wasserstein"}, r"loss must be one of"),
     ({"latent_dim": 0}, r"latent_dim must be an int >= 1, got 0"),
     ({"n_critic": 1.5}, r"n_critic must be an int >= 1"),
+    ({"gp_weight": -1.0}, r"gp_weight must be a finite number >= 0, got -1.0"),
+    ({"gp_weight": float("nan")}, r"gp_weight must be a finite number >= 0"),
 ])
 def test_gan_step_errors(kwargs, match):
     graphdef, _ = toy_state()
     with pytest.raises(ValueError, match=match):
         gan_step(graphdef, **{"latent_dim": 2, **kwargs})
+
+
+def test_gp_weight_scales_the_penalty_in_the_critic_loss():
+    real = jax.random.normal(jax.random.key(0), (32, 2))
+    d_losses = {}
+    for weight in (0.0, 0.1, 10.0):
+        graphdef, state = toy_state()
+        _, m = gan_step(graphdef, "wgan-gp", latent_dim=2, gp_weight=weight)(state, real)
+        d_losses[weight] = (float(m["d_loss"]), float(m["gradient_penalty"]))
+    plain, penalty = d_losses[0.0]
+    assert penalty > 0
+    for weight in (0.1, 10.0):      # same initial state, batch and keys: only λ differs
+        assert d_losses[weight][0] == pytest.approx(plain + weight * penalty, rel=1e-5, abs=1e-6)
 
 
 def test_cli_trains_evaluates_samples_and_exports_a_dcgan(tmp_path, capsys):

@@ -1,0 +1,66 @@
+"""Mode-collapse experiments: seeds trained side by side are the runs each seed gives alone,
+the mixture sampler draws the mixture, a short run learns, bad arguments are named."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from segen_jax import data
+from segen_jax.gan_toys import mixture_samples, train_toy_gans
+
+RING = data.ring_of_gaussians(0, modes=4, radius=1.0, sigma=0.05)
+
+
+def test_mixture_samples_draw_each_mode_equally_with_sigma():
+    centers = jnp.asarray([[0.0, 0.0], [10.0, 0.0]])
+    x = np.asarray(mixture_samples(jax.random.key(0), centers, 0.5, 20000))
+    right = x[:, 0] > 5
+    assert abs(right.mean() - 0.5) < 0.02
+    assert np.allclose(x[right].mean(0), [10, 0], atol=0.03)
+    assert np.allclose(x[~right].std(0), 0.5, atol=0.02)
+
+
+def test_shapes_snapshots_and_history():
+    run = train_toy_gans(RING, seeds=(0, 1), steps=40, snapshots=2, n_eval=300)
+    assert run.steps.tolist() == [20, 40]
+    assert run.samples.shape == (2, 2, 300, 2)
+    assert len(run.coverage) == 2 and all(len(c) == 2 for c in run.coverage)
+    assert {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"} <= set(run.history)
+    assert run.history["d_loss"].shape == (2, 40)
+    assert run.seconds > 0
+
+
+@pytest.mark.parametrize("options", [dict(loss="non-saturating"),
+                                     dict(loss="wgan-gp", n_critic=2),
+                                     dict(loss="minimax", pack=2)])
+def test_seeds_side_by_side_equal_each_seed_alone(options):
+    both = train_toy_gans(RING, seeds=(3, 4), steps=30, snapshots=1, n_eval=200, **options)
+    alone = train_toy_gans(RING, seeds=(4,), steps=30, snapshots=1, n_eval=200, **options)
+    np.testing.assert_allclose(both.samples[1], alone.samples[0], atol=1e-4)
+    assert not np.allclose(both.samples[0], both.samples[1], atol=1e-2)   # seeds differ
+
+
+def test_a_short_run_moves_samples_onto_the_modes():
+    run = train_toy_gans(RING, seeds=(0,), steps=1200, snapshots=4, lr=1e-3, n_eval=1000)
+    first_hq = run.coverage[0][0][1]
+    modes, hq = run.coverage[0][-1]
+    assert modes >= 3 and hq > 0.3, run.coverage
+    assert hq > first_hq or first_hq > 0.3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(loss="vanilla"), "loss must be one of"),
+    (dict(seeds=()), "seeds must be a non-empty"),
+    (dict(seeds=(0.5,)), "seeds must be a non-empty"),
+    (dict(steps=10, snapshots=3), r"steps \(10\) must be a multiple of snapshots \(3\)"),
+    (dict(batch_size=63, pack=2), r"batch_size \(63\) must be divisible by pack \(2\)"),
+    (dict(n_critic=0), "n_critic must be an int >= 1"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_toy_gans(RING, **kwargs)
+
+
+def test_dataset_must_be_a_toy():
+    with pytest.raises(TypeError, match="dataset must be a data.Toy2D"):
+        train_toy_gans(np.zeros((10, 2)))
