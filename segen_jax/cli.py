@@ -5,8 +5,8 @@
     segen-jax export MODEL --out DIR [--to FOLDER]
     segen-jax sample GENERATOR (--out DIR | --pretrained) [--n 64] [--seed S] [--png PATH]
 
-`train` writes DIR/metrics.jsonl, orbax checkpoints under DIR/checkpoints, DIR/curves.png and
-DIR/config.json; run it again on the same DIR with a larger --steps to resume from the newest
+`train` writes DIR/metrics.jsonl, orbax checkpoints under DIR/checkpoints (every 1,000 steps
+and at the end, the newest two kept), DIR/curves.png and DIR/config.json; run it again on the same DIR with a larger --steps to resume from the newest
 checkpoint. `eval` prints one JSON line with the model's held-out metrics, of a run or of the
 weights shipped in segen_jax/weights. `export` writes a run's newest parameters, the command
 that trained them, its wall time and their metrics into segen_jax/weights (or FOLDER).
@@ -169,7 +169,7 @@ def _train(args) -> int:
     state, history = train(step, state, recipe.batches(config["batch_size"], config["seed"]),
                            steps=args.steps, out_dir=args.out, log_every=25,
                            eval_fn=lambda s: {f"test_{k}": v for k, v in recipe.evaluate(graphdef, s).items()},
-                           eval_every=250,
+                           eval_every=250, checkpoint_every=1000,
                            progress=not args.no_progress, description=args.model)
     # wall time of all runs in this folder together (a resumed run adds its own)
     timing = args.out / "timing.json"
