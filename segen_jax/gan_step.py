@@ -15,7 +15,7 @@ With pack = m > 1 (PacGAN) D sees m samples at once: x_i and x̃ are grouped by
 Losses (LOSSES[name] -> (d_loss, g_loss), losses.py has the formulas):
     "minimax":         L_D = discriminator_loss,  L_G = generator_loss_saturating
     "non-saturating":  L_D = discriminator_loss,  L_G = generator_loss_non_saturating
-    "wgan-gp":         L_D = wasserstein_critic_loss + λ·gradient_penalty (λ = gp_weight, 10),
+    "wgan-gp":         L_D = wasserstein_critic_loss + λ·gradient_penalty (λ = gp_weight, default 10),
                        L_G = wasserstein_generator_loss
     "hinge":           L_D = hinge_discriminator_loss, L_G = wasserstein_generator_loss
 Metrics: d_loss (of the last critic update), g_loss, d_grad_norm, g_grad_norm, and

@@ -49,20 +49,30 @@ class ToyGANRun(NamedTuple):
 def mixture_samples(key, centers, sigma, n, *, count=None):
     """n samples (n, d) of the equal-weight mixture (1/M) Σ_m N(centers[m], σ² I) of the first
     M = count rows of centers (default: all of them)."""
+    if count is None:
+        count = centers.shape[0]
+    elif isinstance(count, (int, np.integer)) and not 1 <= count <= centers.shape[0]:
+        raise ValueError(f"mixture_samples: count must be in [1, {centers.shape[0]}] (the rows "
+                         f"of centers), got {count}")
     which_key, noise_key = jax.random.split(key)
-    count = centers.shape[0] if count is None else count
     which = jax.random.randint(which_key, (n,), 0, count)
     return centers[which] + sigma * jax.random.normal(noise_key, (n, centers.shape[1]))
 
 
-def _check_args(dataset, loss, seeds, steps, snapshots, batch_size, pack, n_critic, n_eval):
+def _number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_args(dataset, loss, seeds, steps, snapshots, batch_size, pack, n_critic, n_eval, lr,
+                betas, lr_decay, gp_weight):
     fn = "train_toy_gans"
     if not isinstance(dataset, Toy2D):
         raise TypeError(f"{fn}: dataset must be a data.Toy2D (ring_of_gaussians or "
                         f"grid_of_gaussians), got {type(dataset).__name__}")
     if loss not in LOSSES:
         raise ValueError(f"{fn}: loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    if not hasattr(seeds, "__len__") or len(seeds) == 0 or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seeds):
         raise ValueError(f"{fn}: seeds must be a non-empty sequence of ints, got {seeds!r}")
     for name, value in (("steps", steps), ("snapshots", snapshots), ("batch_size", batch_size),
                         ("pack", pack), ("n_critic", n_critic), ("n_eval", n_eval)):
@@ -72,6 +82,15 @@ def _check_args(dataset, loss, seeds, steps, snapshots, batch_size, pack, n_crit
         raise ValueError(f"{fn}: steps ({steps}) must be a multiple of snapshots ({snapshots})")
     if batch_size % pack:
         raise ValueError(f"{fn}: batch_size ({batch_size}) must be divisible by pack ({pack})")
+    if not (_number(lr) and 0 < lr < float("inf")):
+        raise ValueError(f"{fn}: lr must be a finite number > 0, got {lr!r}")
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
+            _number(b) and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"{fn}: betas must be two numbers in [0, 1), got {betas!r}")
+    if not isinstance(lr_decay, bool):
+        raise ValueError(f"{fn}: lr_decay must be True or False, got {lr_decay!r}")
+    if not (_number(gp_weight) and 0 <= gp_weight < float("inf")):
+        raise ValueError(f"{fn}: gp_weight must be a finite number >= 0, got {gp_weight!r}")
 
 
 def train_toy_gans(dataset: Toy2D, *, loss="non-saturating", seeds=(0, 1, 2), steps=2000,
@@ -85,14 +104,17 @@ def train_toy_gans(dataset: Toy2D, *, loss="non-saturating", seeds=(0, 1, 2), st
     both learning rates follow a cosine from lr to 0.05·lr over the run (the discriminator's
     over its n_critic·steps updates), which is what brings the samples within 3σ of the
     modes; without, they stay at lr. Returns a ToyGANRun."""
-    _check_args(dataset, loss, seeds, steps, snapshots, batch_size, pack, n_critic, n_eval)
+    _check_args(dataset, loss, seeds, steps, snapshots, batch_size, pack, n_critic, n_eval, lr,
+                betas, lr_decay, gp_weight)
+    seeds = tuple(int(s) for s in seeds)
     start = time.perf_counter()
     graphdef, init, run_chunk, draw = _programs(
         loss, steps, steps // snapshots, batch_size, pack, n_critic, float(lr),
-        tuple(betas), lr_decay, float(gp_weight), latent_dim, hidden, layers, n_eval)
+        tuple(float(b) for b in betas), lr_decay,
+        float(gp_weight) if loss == "wgan-gp" else 0.0, latent_dim, hidden, layers, n_eval)
     keys = jnp.stack([jax.random.key(s) for s in seeds])
     states = init(keys)
-    data_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
+    data_keys = jax.vmap(lambda k: _streams(k)[2])(keys)
     mixture = _padded(dataset)
     samples, logs = [], []
     for _ in range(snapshots):
@@ -109,6 +131,12 @@ def train_toy_gans(dataset: Toy2D, *, loss="non-saturating", seeds=(0, 1, 2), st
                 for per_seed in samples]
     return ToyGANRun(np.arange(1, snapshots + 1) * (steps // snapshots), samples, coverage, history,
                      time.perf_counter() - start)
+
+
+def _streams(key):
+    """A seed's four independent keys: (initialisation, the step's own, real data, evaluation
+    noise)."""
+    return jax.random.split(key, 4)
 
 
 def _padded(dataset):
@@ -133,11 +161,12 @@ def _programs(loss, steps, chunk, batch_size, pack, n_critic, lr, betas, lr_deca
         return nnx.Optimizer(model, optax.adam(rate, b1=betas[0], b2=betas[1]), wrt=nnx.Param)
 
     def build(key):
-        rngs = nnx.Rngs(key)
+        init_key, step_key, _, _ = _streams(key)
+        rngs = nnx.Rngs(init_key)
         g = MLPGenerator(latent_dim, hidden=hidden, layers=layers, rngs=rngs)
         d = MLPDiscriminator(2, hidden=hidden, layers=layers, pack=pack, rngs=rngs)
         graphdef, state = gan_state(g, d, adam(g, steps), adam(d, n_critic * steps))
-        return graphdef, {**state, "key": jax.random.fold_in(key, 1)}
+        return graphdef, {**state, "key": step_key}
 
     graphdef, _ = build(jax.random.key(0))
     step = jax.vmap(gan_step(graphdef, loss, latent_dim=latent_dim, n_critic=n_critic,
@@ -162,7 +191,7 @@ def _programs(loss, steps, chunk, batch_size, pack, n_critic, lr, betas, lr_deca
     def draw(states, keys):
         def one(state, key):
             generator, _ = gan_models(graphdef, state)
-            return generator(jax.random.normal(jax.random.fold_in(key, 3), (n_eval, latent_dim)))
+            return generator(jax.random.normal(_streams(key)[3], (n_eval, latent_dim)))
         return jax.vmap(one)(states, keys)
 
     return graphdef, init, run_chunk, draw

@@ -344,7 +344,11 @@ def _naive_value(p, q, dx):
 @pytest.mark.parametrize("fn, hint", [
     (_naive_value, "0·log(…) = 0"),
     (lambda p, q, dx: float(np.sum(p * np.log(0.5) + q * np.log(0.5)) * dx), "expected"),
-    (lambda p, q, dx: sol5.optimal_value(q, p, dx) + 0.3, "C(G) = −log 4"),
+    (lambda p, q, dx: -np.log(4), "expected"),
+    (lambda p, q, dx: sol5.optimal_value(p, q, dx) / 2, "C(G) = −log 4"),
+    (lambda p, q, dx: float("nan"), "not a finite number"),
+    (lambda p, q, dx: p * dx, "return one number"),
+    (lambda p, q, dx: None, "return one number"),
     (unsolved, "not implemented yet"),
 ])
 def test_optimal_value_mistakes(capsys, fn, hint):
@@ -356,6 +360,8 @@ def test_optimal_value_mistakes(capsys, fn, hint):
     (lambda l: jnp.mean(-jnp.log(jax.nn.sigmoid(l))), "rounds to 0"),
     (lambda l: jnp.mean(jax.nn.softplus(l)), "expected"),
     (lambda l: jnp.mean(jnp.where(l < -100, -l, -jnp.log(jax.nn.sigmoid(l)))), "gradient"),
+    (lambda l: float(np.mean(np.logaddexp(0, -np.asarray(l)))), "Write it with jax.numpy"),
+    (lambda l: jax.nn.softplus(-l), "return one number"),
     (unsolved, "not implemented yet"),
 ])
 def test_non_saturating_loss_mistakes(capsys, fn, hint):
@@ -373,6 +379,8 @@ def _squared_norm_penalty(critic, real, fake, eps):
     (_squared_norm_penalty, "unit-norm weight"),
     (lambda c, r, f, e: sol5.gradient_penalty(c, f, r, e), "eps weighs the real example"),
     (lambda c, r, f, e: sol5.gradient_penalty(c, r, f, jnp.full_like(e, 0.5)), "expected"),
+    (lambda c, r, f, e: float("nan"), "not a finite number"),
+    (lambda c, r, f, e: jnp.zeros(6), "return one number"),
     (unsolved, "not implemented yet"),
 ])
 def test_gradient_penalty_mistakes(capsys, fn, hint):
@@ -383,6 +391,8 @@ def test_gradient_penalty_mistakes(capsys, fn, hint):
 @pytest.mark.parametrize("fn, hint", [
     (lambda m1, s1, m2, s2: (m1 - m2) ** 2 + (s1 ** 2 - s2 ** 2) ** 2, "compares variances"),
     (lambda m1, s1, m2, s2: abs(m1 - m2) + abs(s1 - s2), "expected"),
+    (lambda m1, s1, m2, s2: float("nan"), "not a finite number"),
+    (lambda m1, s1, m2, s2: None, "return one number"),
     (unsolved, "not implemented yet"),
 ])
 def test_frechet_1d_mistakes(capsys, fn, hint):

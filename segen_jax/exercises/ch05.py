@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from segen_jax.exercises._common import _call, _verdict
+from segen_jax.exercises._common import _call, _scalar, _verdict
 
 
 # ---- Chapter 5, exercise 1: the optimal discriminator and the game's value --------------------
@@ -16,28 +16,35 @@ def check_optimal_value(fn) -> bool:
     dx = float(x[1] - x[0])
     gauss = lambda m, s: np.exp(-0.5 * ((x - m) / s) ** 2) / (s * np.sqrt(2 * np.pi))
     box = np.where(np.abs(x - 4) < 1, 0.5, 0.0)       # zero over most of the line
-    for p, q, what in ((gauss(0, 1), gauss(0, 1), "p = q"), (gauss(-1, 1), gauss(1, 0.5), "two Gaussians"),
-                       (gauss(0, 1), box, "q zero on most of the line")):
+    cases = ((gauss(0, 1), gauss(0, 1), "p = q"), (gauss(-1, 1), gauss(1, 1.5), "two Gaussians"),
+             (gauss(0, 2), box, "q zero on most of the line"),
+             (box, gauss(0, 2), "p zero on most of the line"))
+    for p, q, what in cases:
         out, problem = _call(fn, p, q, dx)
         if problem:
             return _verdict(False, problem + " D* = p / (p + q); sum p·log D* + q·log(1 − D*) "
                                              "times dx.")
+        got, problem = _scalar(out)
+        if problem and "finite" in problem:
+            return _verdict(False, f"{problem[:-1]} for {what}: where a density is 0 its term "
+                                   "is 0·log(…) = 0; skip it (np.where) instead of computing "
+                                   "log 0.")
+        if problem:
+            return _verdict(False, problem)
+        # q·log(1 − D*) = q·log(q / (p + q)): the same, without rounding 1 − D* to 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            d = p / (p + q)
-            terms = np.where(p > 0, p * np.log(np.where(p > 0, d, 1)), 0) + np.where(
-                q > 0, q * np.log(np.where(q > 0, 1 - d, 1)), 0)
+            total = np.where(p + q > 0, p + q, 1.0)
+            terms = (np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / total), 0.0)
+                     + np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0) / total), 0.0))
         want = float(np.sum(terms) * dx)
-        got = float(np.asarray(out))
-        if not np.isfinite(got):
-            return _verdict(False, f"got {got} for {what}: where a density is 0 its term is "
-                                   "0·log(…) = 0; skip it (np.where) instead of computing log 0.")
-        if what == "p = q" and abs(got - want) > 1e-3 and abs(got + np.log(4)) > 1e-3:
+        if what == "p = q" and not abs(got - want) <= 1e-3:
             return _verdict(False, f"for p = q, D* = 1/2 everywhere and C(G) = −log 4 = "
                                    f"{-np.log(4):.4f}; got {got:.4f}.")
-        if abs(got - want) > 1e-4 * max(1.0, abs(want)):
+        if not abs(got - want) <= 1e-4 * max(1.0, abs(want)):
             return _verdict(False, f"for {what} expected {want:.5f}, got {got:.5f}: check "
                                    "D* = p / (p + q) and the log(1 − D*) term for q.")
-    return _verdict(True, "C(G) is right, −log 4 at p = q included, and finite where q = 0.")
+    return _verdict(True, "C(G) is right, −log 4 at p = q included, and finite where p or q "
+                          "is 0.")
 
 
 # ---- Chapter 5, exercise 2: a generator loss that does not overflow ---------------------------
@@ -48,15 +55,20 @@ def check_non_saturating_loss(fn) -> bool:
     out, problem = _call(fn, logits)
     if problem:
         return _verdict(False, problem + " −log σ(ℓ) = log(1 + e^(−ℓ)) = softplus(−ℓ).")
-    got = float(np.asarray(out))
-    want = float(jnp.mean(jax.nn.softplus(-logits)))
-    if not np.isfinite(got):
+    got, problem = _scalar(out)
+    if problem and "finite" in problem:
         return _verdict(False, "the loss is not finite: σ(−200) rounds to 0 in float32, so "
                                "log σ(ℓ) = −inf. Rewrite −log σ(ℓ) without computing σ first.")
-    if abs(got - want) > 1e-4 * abs(want):
+    if problem:
+        return _verdict(False, problem)
+    want = float(jnp.mean(jax.nn.softplus(-logits)))
+    if not abs(got - want) <= 1e-4 * abs(want):
         return _verdict(False, f"expected the mean of −log σ(ℓ) = {want:.4f}, got {got:.4f}.")
     grad, problem = _call(jax.grad(lambda l: jnp.asarray(fn(l)).sum()), logits)
-    if problem or not np.all(np.isfinite(np.asarray(grad))):
+    if problem:
+        return _verdict(False, f"the value is right, but jax.grad of your function failed: "
+                               f"{problem} Write it with jax.numpy so JAX can differentiate it.")
+    if not np.all(np.isfinite(np.asarray(grad))):
         return _verdict(False, "the value is right but its gradient is not finite everywhere: "
                                "use jax.nn.softplus (or logaddexp), whose derivative is stable.")
     return _verdict(True, "finite and exact from ℓ = −200 to 50, gradients too.")
@@ -78,9 +90,12 @@ def check_gradient_penalty(fn) -> bool:
     if problem:
         return _verdict(False, problem + " Form x̂, take jax.grad of sum(critic(x̂)) w.r.t. x̂, "
                                          "a norm per row, then mean((norm − 1)²).")
-    if abs(float(np.asarray(out))) > 1e-5:
+    got, problem = _scalar(out)
+    if problem:
+        return _verdict(False, problem + " The penalty is one number: the mean over the batch.")
+    if not abs(got) <= 1e-5:
         return _verdict(False, f"a linear critic with a unit-norm weight has ‖∇f‖ = 1 "
-                               f"everywhere, so its penalty is 0; got {float(np.asarray(out)):.4g}.")
+                               f"everywhere, so its penalty is 0; got {got:.4g}.")
     for name, critic in critics.items():
         mixed = eps * real + (1 - eps) * fake
         grads = jax.grad(lambda x: jnp.sum(critic(x)))(mixed)
@@ -88,12 +103,14 @@ def check_gradient_penalty(fn) -> bool:
         out, problem = _call(fn, critic, real, fake, eps)
         if problem:
             return _verdict(False, problem)
-        got = float(np.asarray(out))
+        got, problem = _scalar(out)
+        if problem:
+            return _verdict(False, problem)
         swapped = jax.grad(lambda x: jnp.sum(critic(x)))((1 - eps) * real + eps * fake)
         if name == "quadratic" and abs(got - float(jnp.mean(
                 (jnp.linalg.norm(swapped, axis=1) - 1) ** 2))) < 1e-4 and abs(got - want) > 1e-4:
             return _verdict(False, "eps weighs the real example: x̂ = eps·real + (1 − eps)·fake.")
-        if abs(got - want) > 1e-4 * max(1.0, abs(want)):
+        if not abs(got - want) <= 1e-4 * max(1.0, abs(want)):
             return _verdict(False, f"for a {name} critic expected {want:.4f}, got {got:.4f}: the "
                                    "norm is per example (over its features), the mean over "
                                    "examples, and the penalty (‖∇f‖ − 1)², not ‖∇f‖².")
@@ -113,11 +130,13 @@ def check_frechet_1d(fn) -> bool:
             return _verdict(False, problem + " Start from |μ1 − μ2|² + tr(Σ1 + Σ2 − "
                                              "2(Σ1^½ Σ2 Σ1^½)^½) with Σ = sd².")
         want = frechet_distance([mu1], [[sd1 ** 2]], [mu2], [[sd2 ** 2]])
-        got = float(np.asarray(out))
+        got, problem = _scalar(out)
+        if problem:
+            return _verdict(False, problem)
         if abs(got - ((mu1 - mu2) ** 2 + (sd1 ** 2 - sd2 ** 2) ** 2)) < 1e-6 and abs(got - want) > 1e-6:
             return _verdict(False, "that compares variances; the FD compares standard "
                                    "deviations: the square root of sd1²·sd2² is sd1·sd2.")
-        if abs(got - want) > 1e-6 * max(1.0, want):
+        if not abs(got - want) <= 1e-6 * max(1.0, want):
             return _verdict(False, f"for N({mu1}, {sd1}²) vs N({mu2}, {sd2}²) expected "
                                    f"{want:.4f}, got {got:.4f}.")
     return _verdict(True, "(μ1 − μ2)² + (σ1 − σ2)², equal to metrics.frechet_distance.")
