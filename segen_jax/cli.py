@@ -234,11 +234,27 @@ def _export(args) -> int:
         f"{first}, then resumed: segen-jax train {args.model} --steps {step} --out {args.out}"
     record = {"command": command,
               "steps": step, "schedule_steps": config["schedule_steps"],
-              "train_seconds": seconds, "metrics": RECIPES[args.model].evaluate_model(model)}
+              "train_seconds": seconds, "metrics": RECIPES[args.model].evaluate_model(model),
+              "history": _held_out_history(args.out / "metrics.jsonl", up_to=step)}
     paths = weights.save(args.model, model, record, folder=args.to)
     print(json.dumps({"model": args.model, "files": [str(p) for p in paths],
                       "metrics": record["metrics"]}))
     return 0
+
+
+def _held_out_history(path, *, up_to):
+    """The run's held-out evaluations, [{"step": s, metric: value, ...}] (the rows of
+    metrics.jsonl with test_ metrics, prefix dropped, steps <= up_to), so shipped weights
+    carry their learning curve."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        held_out = {k[len("test_"):]: v for k, v in row.items() if k.startswith("test_")}
+        if held_out and row["step"] <= up_to:
+            rows.append({"step": row["step"], **held_out})
+    return rows
 
 
 def _sample(args) -> int:

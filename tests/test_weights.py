@@ -58,6 +58,9 @@ def test_export_writes_the_run_and_its_metrics(tmp_path, capsys):
     assert record["steps"] == 3 and record["train_seconds"] > 0
     assert record["command"].startswith("segen-jax train classifier --steps 3 ")
     assert record["metrics"] == printed["metrics"]
+    # the held-out evaluation at the end of training (step 3) is the run's learning curve
+    assert [row["step"] for row in record["history"]] == [3]
+    assert record["history"][0]["accuracy"] == pytest.approx(record["metrics"]["accuracy"])
     model = weights.load("classifier", folder=shipped)
     assert RECIPES["classifier"].evaluate_model(model) == record["metrics"]
 
