@@ -19,8 +19,8 @@ import sys
 import time
 
 MODELS = ("classifier", "tinyfcn", "fcn32s", "fcn16s", "fcn8s", "deeplabv3",
-          "deeplabv3plus", "dcgan", "wgan-gp")   # = segen_jax.recipes.RECIPES
-GENERATORS = ("dcgan", "wgan-gp")                # = segen_jax.recipes.GENERATORS
+          "deeplabv3plus", "dcgan", "wgan-gp", "vae")   # = segen_jax.recipes.RECIPES
+GENERATORS = ("dcgan", "wgan-gp", "vae")         # = segen_jax.recipes.GENERATORS
 
 
 class UsageError(Exception):
@@ -168,7 +168,8 @@ def _train(args) -> int:
     started = time.perf_counter()
     state, history = train(step, state, recipe.batches(config["batch_size"], config["seed"]),
                            steps=args.steps, out_dir=args.out, log_every=25,
-                           eval_fn=lambda s: {f"test_{k}": v for k, v in recipe.evaluate(graphdef, s).items()},
+                           eval_fn=lambda s: {f"test_{k}": v for k, v in recipe.evaluate(
+                               graphdef, s, while_training=True).items()},
                            eval_every=250, checkpoint_every=1000,
                            progress=not args.no_progress, description=args.model)
     # wall time of all runs in this folder together (a resumed run adds its own)
@@ -262,8 +263,7 @@ def _sample(args) -> int:
     import numpy as np
 
     from segen_jax import viz, weights
-    from segen_jax.gan_step import sample
-    from segen_jax.recipes import GAN_LATENT
+    from segen_jax.recipes import RECIPES
     from segen_jax.train import nnx_model
 
     if args.pretrained:
@@ -277,7 +277,7 @@ def _sample(args) -> int:
         generator = nnx_model(graphdef, state)
         png = args.png or args.out / "samples.png"
     _writable_folder(png.parent if str(png.parent) else pathlib.Path("."))
-    images = np.asarray(sample(generator, args.n, latent_dim=GAN_LATENT, seed=args.seed))
+    images = np.asarray(RECIPES[args.model].sample(generator, args.n, args.seed))
     figure = viz.image_grid(images, vmin=0, vmax=1,
                             title=f"{args.model}: {args.n} samples (seed {args.seed})")
     figure.savefig(png, dpi=90, bbox_inches="tight")

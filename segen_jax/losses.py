@@ -1,5 +1,6 @@
 """Losses. Segmentation: per-pixel cross-entropy and the soft Dice loss. GANs: the minimax,
-non-saturating, Wasserstein and hinge losses and the gradient penalty (end of this file).
+non-saturating, Wasserstein and hinge losses and the gradient penalty. VAEs: the Gaussian KL,
+the Bernoulli likelihood, the ELBO and the importance-weighted bound (the last two sections).
 
 logits: (N, H, W, K) unnormalised class scores; labels: (N, H, W) integers in [0, K), or
 ignore_index for pixels that count nowhere (PASCAL VOC's 255 on object borders).
@@ -171,3 +172,95 @@ def gradient_penalty(critic, real, fake, key):
     grads = jax.grad(lambda x: jnp.sum(critic(x)))(mixed)       # each score depends on its x̂
     norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1) + 1e-12)
     return jnp.mean((norms - 1) ** 2)
+
+
+# ---- VAEs ------------------------------------------------------------------------------------
+# q(z|x) = N(μ, diag e^{log σ²}) (the encoder), p(z) = N(0, I), p(x|z) = Π_p Bernoulli(x_p; σ(l_p))
+# with decoder logits l. Everything is per example and in nats; the training loss is −mean ELBO.
+
+def gaussian_kl(mu, logvar):
+    """KL(N(μ, diag e^{log σ²}) ‖ N(0, I)) = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²), summed over the
+    last axis: (..., L), (..., L) -> (...). Zero iff μ = 0 and log σ² = 0."""
+    for name, value in (("mu", mu), ("logvar", logvar)):
+        if not hasattr(value, "shape") or value.ndim < 1:
+            raise ValueError(f"gaussian_kl: {name} must be an array (..., L), got "
+                             f"{getattr(value, 'shape', type(value).__name__)}")
+    if mu.shape != logvar.shape:
+        raise ValueError(f"gaussian_kl: mu and logvar must have the same shape, got {mu.shape} "
+                         f"and {logvar.shape}")
+    return 0.5 * jnp.sum(jnp.exp(logvar) + mu ** 2 - 1.0 - logvar, axis=-1)
+
+
+def bernoulli_log_likelihood(logits, x):
+    """log p(x|z) = Σ_p [x_p log σ(l_p) + (1 − x_p) log(1 − σ(l_p))] = Σ_p [x_p·l_p − softplus(l_p)]
+    over all axes but the first: logits, x (N, ...) -> (N,). x in [0, 1] (binary for a true
+    likelihood)."""
+    if not hasattr(logits, "shape") or not hasattr(x, "shape") or logits.shape != x.shape or (
+            logits.ndim < 2):
+        raise ValueError(f"bernoulli_log_likelihood: logits and x must be batches (N, ...) of "
+                         f"the same shape, got {getattr(logits, 'shape', type(logits).__name__)} "
+                         f"and {getattr(x, 'shape', type(x).__name__)}")
+    per_pixel = x * logits - jax.nn.softplus(logits)
+    return jnp.sum(per_pixel.reshape(per_pixel.shape[0], -1), axis=1)
+
+
+def binarize(key, images):
+    """Dynamic binarisation: x_p ~ Bernoulli(images_p) independently, as float (same shape).
+    A fresh draw every step makes the grey MNIST digits a binary data set with more variety
+    (the setting of Burda et al.'s 'dynamically binarised MNIST')."""
+    return (jax.random.uniform(key, images.shape) < images).astype(images.dtype)
+
+
+def _vae_checks(fn, vae, images):
+    for attribute in ("encode", "decode"):
+        if not callable(getattr(vae, attribute, None)):
+            raise TypeError(f"{fn}: vae must have encode and decode methods (models.VAE), got "
+                            f"{type(vae).__name__}")
+    if not hasattr(images, "shape") or images.ndim < 2:
+        raise ValueError(f"{fn}: images must be a batch (N, ...), got "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
+
+
+def elbo(vae, images, key):
+    """The evidence lower bound per example, in nats (N,):
+        ELBO(x) = E_{q(z|x)}[log p(x|z)] − KL(q(z|x) ‖ p(z)) ≤ log p(x),
+    the expectation estimated with one reparameterised z ~ q(z|x), the KL in closed form
+    (gaussian_kl). images (N, ...) should be binary (binarize)."""
+    _vae_checks("elbo", vae, images)
+    from segen_jax.models.vae import reparameterize
+
+    mu, logvar = vae.encode(images)
+    logits = vae.decode(reparameterize(key, mu, logvar))
+    return bernoulli_log_likelihood(logits, images) - gaussian_kl(mu, logvar)
+
+
+def _log_normal(z, mu, logvar):
+    """log N(z; μ, diag e^{log σ²}) summed over the last axis."""
+    return -0.5 * jnp.sum(jnp.log(2 * jnp.pi) + logvar + (z - mu) ** 2 / jnp.exp(logvar), axis=-1)
+
+
+def iwae_log_weights(vae, images, key, k):
+    """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x) for z_1 … z_k ~ q(z|x): (k, N)."""
+    _vae_checks("iwae_log_weights", vae, images)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"iwae_log_weights: k must be an int >= 1, got {k!r}")
+    mu, logvar = vae.encode(images)
+    n = images.shape[0]
+    eps = jax.random.normal(key, (k,) + mu.shape, mu.dtype)
+    z = mu + jnp.exp(0.5 * logvar) * eps                               # (k, N, L)
+    logits = vae.decode(z.reshape(k * n, -1))
+    repeated = jnp.broadcast_to(images, (k,) + images.shape).reshape((k * n,) + images.shape[1:])
+    log_px = bernoulli_log_likelihood(logits, repeated).reshape(k, n)
+    log_pz = _log_normal(z, jnp.zeros_like(z), jnp.zeros_like(z))
+    log_qz = _log_normal(z, mu, logvar)
+    return log_px + log_pz - log_qz
+
+
+def iwae_bound(vae, images, key, k):
+    """The importance-weighted bound (Burda et al. 2016) per example, in nats (N,):
+        L_k(x) = log (1/k) Σ_{i=1..k} w_i,   w_i = p(x, z_i) / q(z_i|x),  z_i ~ q(z|x),
+    computed as logsumexp(log w) − log k so that no w_i is ever exponentiated on its own.
+    E[L_1] = ELBO, E[L_k] ≤ E[L_{k+1}] ≤ log p(x), and L_k → log p(x) as k → ∞; −L_k is the
+    NLL estimate reported in nats. The k·N decoder passes run as one batch."""
+    log_w = iwae_log_weights(vae, images, key, k)
+    return jax.nn.logsumexp(log_w, axis=0) - jnp.log(k)

@@ -1,6 +1,7 @@
 """Metrics. Segmentation: confusion matrix, IoU / mIoU, pixel accuracy, boundary F1 on label
 maps. Generation: the Fréchet distance between Gaussians (and between image sets on the
-course classifier's features), and mode coverage on 2-D toy mixtures (end of this file).
+course classifier's features), mode coverage on 2-D toy mixtures, and a VAE's active latent
+units (end of this file).
 
 pred, target: integer label maps of the same shape, (H, W) or a batch (N, H, W), values in
 [0, num_classes); target may also hold ignore_index (e.g. 255 on PASCAL VOC's object borders),
@@ -259,3 +260,17 @@ def mode_coverage(samples, centers, sigma):
     nearest = distance.argmin(1)
     good = distance[np.arange(len(x)), nearest] <= 3 * sigma
     return int(len(np.unique(nearest[good]))), float(good.mean())
+
+
+def active_units(mu, *, threshold=1e-2):
+    """(number of active latent units, per-unit activity (L,)) of a VAE's posterior means
+    mu (n, L) over n inputs: unit u is active when A_u = Var_x(E_{q(z|x)}[z_u]) > threshold
+    (Burda et al. 2016, with 0.01). An inactive unit's q(z_u|x) does not depend on x: its KL
+    term is (near) 0 and the decoder ignores it, which is posterior collapse for that unit."""
+    m = np.asarray(mu, np.float64)
+    if m.ndim != 2 or m.shape[0] < 2:
+        raise ValueError(f"active_units: mu must have shape (n, L) with n >= 2, got {m.shape}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
+        raise ValueError(f"active_units: threshold must be a number >= 0, got {threshold!r}")
+    activity = m.var(axis=0)
+    return int(np.sum(activity > threshold)), activity

@@ -398,3 +398,109 @@ def test_gradient_penalty_mistakes(capsys, fn, hint):
 def test_frechet_1d_mistakes(capsys, fn, hint):
     ok, out = verdict(capsys, exercises.check_frechet_1d, fn)
     assert not ok and hint in out, out
+
+
+# ---- chapter 6 ---------------------------------------------------------------------------------
+from solutions import ch06_vae as sol6  # noqa: E402
+
+
+@pytest.mark.parametrize("check, fn", [
+    (exercises.check_gaussian_kl, sol6.gaussian_kl),
+    (exercises.check_reparameterize, sol6.reparameterize),
+    (exercises.check_log_mean_exp, sol6.log_mean_exp),
+])
+def test_chapter6_solutions_pass(capsys, check, fn):
+    ok, out = verdict(capsys, check, fn)
+    assert ok and out.startswith("✓ correct"), out
+
+
+def _kl_terms(mu, lv):
+    return jnp.exp(lv) + mu ** 2 - 1 - lv
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda m, v: 0.5 * jnp.sum(jnp.exp(v / 2) + m ** 2 - 1 - v, -1), "exp(logvar / 2) is σ"),
+    (lambda m, v: 0.5 * jnp.sum(jnp.exp(v / 2) + m ** 2 - 1 - v / 2, -1), "uses σ"),
+    (lambda m, v: jnp.sum(_kl_terms(m, v), -1), "factor ½"),
+    (lambda m, v: 0.5 * jnp.sum(jnp.exp(v) + m ** 2 - 1 + v, -1), "sign of the log term"),
+    (lambda m, v: 0.5 * jnp.mean(_kl_terms(m, v), -1), "averaged over the latent axis"),
+    (lambda m, v: 0.5 * jnp.sum(jnp.exp(2 * v) + m ** 2 - 1 - 2 * v, -1), "log-variance"),
+    (lambda m, v: 0.5 * jnp.sum(v ** 2 + m ** 2 - 1 - jnp.log(v ** 2), -1), "not finite"),
+    (lambda m, v: 0.5 * jnp.sum(jnp.exp(v) + m ** 2 - v, -1), "must be 0"),
+    (lambda m, v: 0.5 * jnp.sum(_kl_terms(m, v)), "batch too"),
+    (lambda m, v: 0.5 * jnp.mean(jnp.sum(_kl_terms(m, v), -1)), "batch too"),
+    (lambda m, v: 0.5 * _kl_terms(m, v), "per-dimension terms"),
+    (lambda m, v: 0.5 * jnp.sum(_kl_terms(m, v), 0), "reduced over the batch (axis 0)"),
+    (lambda m, v: 0.5 * jnp.sum(_kl_terms(m, v), 1), "last axis only"),
+    (lambda m, v: jnp.zeros(7), "one KL per example"),
+    (lambda m, v: jnp.full(m.shape[:-1], jnp.nan), "not finite"),
+    (lambda m, v: None, "got None"),
+    (lambda m, v: "kl", "got str"),
+    (unsolved, "not implemented yet"),
+])
+def test_gaussian_kl_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_gaussian_kl, fn)
+    assert not ok and out.startswith("✗ not yet") and hint in out, out
+
+
+def _sigma_times(eps_of):
+    return lambda k, m, v: m + jnp.exp(v / 2) * eps_of(k, m)
+
+
+_normal = lambda k, m: jax.random.normal(k, m.shape)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda k, m, v: m + jnp.exp(v) * _normal(k, m), "off by a square"),
+    (lambda k, m, v: m + jnp.exp(v / 2) * _normal(k, m) * 2, "the variance of z"),
+    (lambda k, m, v: sol6.reparameterize(k, m, v) + 3 * (v - jax.lax.stop_gradient(v)),
+     "dz/dlogvar should be"),
+    (lambda k, m, v: sol6.reparameterize(k, m, v) + (m - jax.lax.stop_gradient(m)),
+     "dz/dmu should be 1"),
+    (lambda k, m, v: m + jnp.sqrt(v) * _normal(k, m), "square root"),
+    (_sigma_times(lambda k, m: np.random.standard_normal(np.shape(m))), "same key gave two"),
+    (_sigma_times(lambda k, m: np.random.default_rng(0).standard_normal(np.shape(m))),
+     "different keys gave the same z"),
+    (_sigma_times(lambda k, m: jax.random.normal(jax.random.key(0), m.shape)),
+     "different keys gave the same z"),
+    (lambda k, m, v: _normal(k, m), "returned eps alone"),
+    (_sigma_times(lambda k, m: jax.random.normal(k, (3,))), "identical"),
+    (lambda k, m, v: 2 * m + jnp.exp(v / 2) * _normal(k, m), "the mean of z"),
+    (lambda k, m, v: m + jnp.exp(v / 4) * _normal(k, m), "the variance of z"),
+    (lambda k, m, v: m + jax.lax.stop_gradient(jnp.exp(v / 2)) * _normal(k, m),
+     "dz/dlogvar is 0"),
+    (lambda k, m, v: jax.lax.stop_gradient(m + jnp.exp(v / 2) * _normal(k, m)), "dz/dmu is 0"),
+    (lambda k, m, v: jnp.asarray(np.asarray(m) + np.exp(np.asarray(v) / 2)
+                                 * np.asarray(_normal(k, m))), "jax.grad"),
+    (lambda k, m, v: jnp.zeros(5), "mu's shape"),
+    (lambda k, m, v: jnp.full(m.shape, jnp.nan), "not finite"),
+    (lambda k, m, v: None, "got None"),
+    (unsolved, "not implemented yet"),
+])
+def test_reparameterize_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_reparameterize, fn)
+    assert not ok and out.startswith("✗ not yet") and hint in out, out
+
+
+def _global_shift(lw):
+    m = jnp.max(lw)
+    return m + jnp.log(jnp.mean(jnp.exp(lw - m), 0))
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda lw: jax.nn.logsumexp(lw, 0), "log-sum-exp"),
+    (lambda lw: jnp.log(jnp.mean(jnp.exp(lw), 0)), "overflows"),
+    (_global_shift, "each column"),
+    (lambda lw: jax.nn.logsumexp(lw, 1) - jnp.log(lw.shape[1]), "wrong axis"),
+    (lambda lw: jnp.mean(lw, 0), "Jensen"),
+    (lambda lw: jnp.log(jnp.mean(jnp.exp(lw - lw.max(0)), 0)), "did not add it back"),
+    (lambda lw: jnp.max(lw, 0), "expected"),
+    (lambda lw: jnp.log(jnp.mean(jnp.exp(jnp.clip(lw, -80, 80)), 0)), "finite but wrong"),
+    (lambda lw: lw - jnp.log(lw.shape[0]), "reduce over axis 0"),
+    (lambda lw: jnp.full(lw.shape[1:], jnp.nan), "not finite"),
+    (lambda lw: None, "got None"),
+    (unsolved, "not implemented yet"),
+])
+def test_log_mean_exp_mistakes(capsys, fn, hint):
+    ok, out = verdict(capsys, exercises.check_log_mean_exp, fn)
+    assert not ok and out.startswith("✗ not yet") and hint in out, out

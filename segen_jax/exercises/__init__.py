@@ -16,10 +16,12 @@ from segen_jax.exercises.ch04 import (check_atrous_support, check_dilate_kernel,
                                       check_mean_field_step)
 from segen_jax.exercises.ch05 import (check_frechet_1d, check_gradient_penalty,
                                       check_non_saturating_loss, check_optimal_value)
+from segen_jax.exercises.ch06 import check_gaussian_kl, check_log_mean_exp, check_reparameterize
 
 __all__ = ["check_atrous_support", "check_avg_pool_counts", "check_bilinear_tent",
            "check_conv_matrix", "check_conv_weight_grad", "check_dilate_kernel",
-           "check_frechet_1d", "check_gradient_penalty", "check_im2col", "check_log_softmax",
-           "check_max_pool", "check_max_pool_backward", "check_mean_field_step",
-           "check_non_saturating_loss", "check_optimal_value", "check_output_size",
-           "check_per_example_grads", "check_transposed_output_size"]
+           "check_frechet_1d", "check_gaussian_kl", "check_gradient_penalty", "check_im2col",
+           "check_log_mean_exp", "check_log_softmax", "check_max_pool", "check_max_pool_backward",
+           "check_mean_field_step", "check_non_saturating_loss", "check_optimal_value",
+           "check_output_size", "check_per_example_grads", "check_reparameterize",
+           "check_transposed_output_size"]
