@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.train_step --model deeplabv3plus --save
 	$(PY) -m benchmarks.train_step --model deeplabv3plus --batch 32 --save
 	$(PY) -m benchmarks.gan_step --save
+	$(PY) -m benchmarks.vae_step --save
 	$(PY) -m benchmarks.table --write
 	$(PY) -m benchmarks.scan_vs_loop
 	$(PY) -m benchmarks.step_variants
