@@ -31,6 +31,18 @@ def version(dist: str) -> str:
         return "not installed"
 
 
+def run_record(torch) -> dict:
+    """The keys every train-step result records besides its numbers: device, PyTorch's thread
+    count, versions and the date."""
+    import jax
+
+    return {"device": f"{jax.default_backend()}: {cpu_model()}, {os.cpu_count()} cores",
+            "torch_threads": torch.get_num_threads(),
+            "versions": {"python": platform.python_version(),
+                         **{n: version(n) for n in ("jax", "jaxlib", "flax", "optax", "torch")}},
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
 def environment(extra=()) -> str:
     """A markdown list: date, versions, CPU, cores and the load average right now."""
     names = ["jax", "jaxlib", "flax", "optax", *extra]

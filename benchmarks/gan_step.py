@@ -15,9 +15,7 @@ derivative at exactly 0 as JAX takes it, see torch_dcgan).
 """
 import argparse
 import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -211,11 +209,7 @@ def measure(batch, *, repeats, window):
         "same_maths": {"loss_max_abs_diff": loss_diff, "first_losses": jax_losses},
         "compile_s": round(compile_s, 2), "spread": {k: _common.spread(v) for k, v in per.items()},
         "repeats": repeats, "window_s": window, "load": load,
-        "device": f"{jax.default_backend()}: {_common.cpu_model()}, {os.cpu_count()} cores",
-        "torch_threads": torch.get_num_threads(),
-        "versions": {"python": platform.python_version(),
-                     **{n: _common.version(n) for n in ("jax", "jaxlib", "flax", "optax", "torch")}},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **_common.run_record(torch),
     }
 
 

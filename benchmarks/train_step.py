@@ -26,7 +26,6 @@ import importlib.util
 import json
 import os
 import pathlib
-import platform
 import time
 
 import jax
@@ -229,11 +228,7 @@ def measure(name, batch, *, repeats, window, parts="auto"):
         "compile_s": round(compile_s, 2), "compile_parts1_s": round(compile_parts1_s, 2),
         "jax_peak_rss_mb": jax_peak, "process_peak_rss_mb": _rss_mb("VmHWM"),
         "repeats": repeats, "window_s": window, "load": load,
-        "device": f"{jax.default_backend()}: {_common.cpu_model()}, {os.cpu_count()} cores",
-        "torch_threads": torch.get_num_threads(),
-        "versions": {"python": platform.python_version(),
-                     **{n: _common.version(n) for n in ("jax", "jaxlib", "flax", "optax", "torch")}},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **_common.run_record(torch),
     }
 
 

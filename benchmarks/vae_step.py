@@ -20,9 +20,7 @@ on 28x28 and 14x14 in JAX, so the twin pads explicitly (F.pad) before an unpadde
 import argparse
 import json
 import math
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -221,11 +219,7 @@ def measure(batch, *, repeats, window):
                        "first_losses": jax_losses},
         "compile_s": round(compile_s, 2), "spread": {k: _common.spread(v) for k, v in per.items()},
         "repeats": repeats, "window_s": window, "load": load,
-        "device": f"{jax.default_backend()}: {_common.cpu_model()}, {os.cpu_count()} cores",
-        "torch_threads": torch.get_num_threads(),
-        "versions": {"python": platform.python_version(),
-                     **{n: _common.version(n) for n in ("jax", "jaxlib", "flax", "optax", "torch")}},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **_common.run_record(torch),
     }
 
 

@@ -208,6 +208,9 @@ def binarize(key, images):
     """Dynamic binarisation: x_p ~ Bernoulli(images_p) independently, as float (same shape).
     A fresh draw every step makes the grey MNIST digits a binary data set with more variety
     (the setting of Burda et al.'s 'dynamically binarised MNIST')."""
+    if not hasattr(images, "shape") or not jnp.issubdtype(images.dtype, jnp.floating):
+        raise TypeError(f"binarize: images must be a float array of grey levels in [0, 1], got "
+                        f"{getattr(images, 'dtype', type(images).__name__)}")
     return (jax.random.uniform(key, images.shape) < images).astype(images.dtype)
 
 
@@ -242,8 +245,9 @@ def _log_normal(z, mu, logvar):
 def iwae_log_weights(vae, images, key, k):
     """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x) for z_1 … z_k ~ q(z|x): (k, N)."""
     _vae_checks("iwae_log_weights", vae, images)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"iwae_log_weights: k must be an int >= 1, got {k!r}")
+    k = int(k)
     mu, logvar = vae.encode(images)
     n = images.shape[0]
     eps = jax.random.normal(key, (k,) + mu.shape, mu.dtype)
@@ -257,10 +261,11 @@ def iwae_log_weights(vae, images, key, k):
 
 
 def iwae_bound(vae, images, key, k):
-    """The importance-weighted bound (Burda et al. 2016) per example, in nats (N,):
-        L_k(x) = log (1/k) Σ_{i=1..k} w_i,   w_i = p(x, z_i) / q(z_i|x),  z_i ~ q(z|x),
+    """One draw of the importance-weighted bound (Burda et al. 2016) per example, in nats (N,):
+        log (1/k) Σ_{i=1..k} w_i,   w_i = p(x, z_i) / q(z_i|x),  z_i ~ q(z|x),
     computed as logsumexp(log w) − log k so that no w_i is ever exponentiated on its own.
-    E[L_1] = ELBO, E[L_k] ≤ E[L_{k+1}] ≤ log p(x), and L_k → log p(x) as k → ∞; −L_k is the
-    NLL estimate reported in nats. The k·N decoder passes run as one batch."""
+    Its expectation L_k satisfies L_1 = ELBO ≤ L_k ≤ L_{k+1} ≤ log p(x), and L_k → log p(x) as
+    k → ∞ when the weights are bounded; −L_k is the NLL estimate reported in nats. The k·N
+    decoder passes run as one batch."""
     log_w = iwae_log_weights(vae, images, key, k)
     return jax.nn.logsumexp(log_w, axis=0) - jnp.log(k)

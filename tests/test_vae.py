@@ -233,3 +233,18 @@ def test_cli_trains_evaluates_samples_and_exports_a_vae(tmp_path, capsys):
     shipped = weights.load("vae", folder=tmp_path / "w")
     assert RECIPES["vae"].evaluate_model(shipped) == json.loads(
         (tmp_path / "w" / "vae.json").read_text())["metrics"] == scores
+
+
+def test_bad_inputs_are_named():
+    from segen_jax.recipes import likelihood_bounds
+    with pytest.raises(TypeError, match="binarize: images must be a float array"):
+        losses.binarize(jax.random.key(0), jnp.ones((2, 3), jnp.int32))
+    with pytest.raises(ValueError, match=r"reparameterize: mu and logvar must have the same "
+                                         r"shape, got \(2, 3\) and \(2, 4\)"):
+        reparameterize(jax.random.key(0), jnp.zeros((2, 3)), jnp.zeros((2, 4)))
+    model = VAE(4, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"likelihood_bounds: images must have shape "
+                                         r"\(N, 28, 28, 1\), got \(2, 28, 28\)"):
+        likelihood_bounds(model, np.zeros((2, 28, 28)), k=2)
+    elbo, bound = likelihood_bounds(model, np.zeros((3, 28, 28, 1)), k=np.int64(2))
+    assert elbo.shape == bound.shape == (3,)

@@ -82,4 +82,8 @@ class VAE(nnx.Module):
 def reparameterize(key, mu, logvar):
     """z = μ + exp(log σ² / 2)·ε with ε ~ N(0, I) of μ's shape: a sample of N(μ, diag σ²)
     that is a differentiable function of (μ, log σ²)."""
+    if not hasattr(mu, "shape") or not hasattr(logvar, "shape") or mu.shape != logvar.shape:
+        raise ValueError(f"reparameterize: mu and logvar must have the same shape, got "
+                         f"{getattr(mu, 'shape', type(mu).__name__)} and "
+                         f"{getattr(logvar, 'shape', type(logvar).__name__)}")
     return mu + jnp.exp(0.5 * logvar) * jax.random.normal(key, mu.shape, mu.dtype)
