@@ -271,16 +271,27 @@ VAE_K = 100            # importance samples of the reported NLL (Burda et al. re
 VAE_TEST_SEED = 1234   # the one binarisation of the test digits that every evaluation uses
 
 
-def beta_vae_loss(beta):
-    """loss_fn(model, batch, key) = β·KL − reconstruction of a fresh binarisation of the digits
-    (dynamic binarisation), in nats, with the mean reconstruction term E_q[log p(x|z)] (one
-    reparameterised z) and the mean KL as metrics. β = 1 is −ELBO; β ≠ 1 weights the KL (β-VAE,
-    Higgins et al. 2017) and is no longer a bound on −log p(x)."""
+VAE_SHIFT = 1   # training digits shifted at random by up to 1 pixel (see beta_vae_loss)
+
+
+def beta_vae_loss(beta, *, max_shift=VAE_SHIFT):
+    """loss_fn(model, batch, key) = β·KL − reconstruction of the digits shifted at random by up
+    to max_shift pixels (`random_shift`) and then binarised afresh (dynamic binarisation), in
+    nats, with the mean reconstruction term E_q[log p(x|z)] (one reparameterised z) and the mean
+    KL as metrics. β = 1 is −ELBO; β ≠ 1 weights the KL (β-VAE, Higgins et al. 2017) and is no
+    longer a bound on −log p(x). Why the shift: on the 4,000 shipped digits the VAE overfits
+    (after 15,000 steps the training ELBO was about −93 nats, the test ELBO −100.1); with ±1
+    pixel the same run reached a test NLL of 92.8 against 93.6 nats (IWAE, k = 100), at the cost
+    of a slower start (100.3 against 99.0 after 1,500 steps)."""
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
         raise ValueError(f"beta_vae_loss: beta must be a number >= 0, got {beta!r}")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"beta_vae_loss: max_shift must be an int >= 0, got {max_shift!r}")
 
     def loss_fn(model, batch, key):
-        binarize_key, z_key = jax.random.split(key)
+        binarize_key, z_key, shift_key = jax.random.split(key, 3)
+        if max_shift:
+            batch = random_shift(shift_key, batch, max_shift)
         x = losses.binarize(binarize_key, batch)
         mu, logvar = model.encode(x)
         logits = model.decode(reparameterize(z_key, mu, logvar))

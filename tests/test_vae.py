@@ -212,6 +212,11 @@ def test_beta_weights_the_kl_in_the_vae_loss():
     assert float(m4["kl"]) == float(m1["kl"])             # same key: same draws, only the weight
     with pytest.raises(ValueError, match="beta_vae_loss: beta must be a number >= 0, got -1"):
         beta_vae_loss(-1)
+    with pytest.raises(ValueError, match="beta_vae_loss: max_shift must be an int >= 0"):
+        beta_vae_loss(1.0, max_shift=0.5)
+    # the shift moves the digits: without it the same key gives another loss
+    loss_unshifted, _ = beta_vae_loss(1.0, max_shift=0)(model, x, key)
+    assert float(loss_unshifted) != float(loss1)
 
 
 def test_cli_trains_evaluates_samples_and_exports_a_vae(tmp_path, capsys):
