@@ -5,8 +5,8 @@ eager, in one process.
 
 prints one JSON line {"model": "vae", "batch": ..., "segen_img_s": ..., "torch_img_s": ...,
 "ratio": segen/torch, ...} (and the same as steps/s). segen is `recipes.RECIPES["vae"]`'s step
-(`nnx_step(parts="auto")` on `recipes.vae_loss`: dynamic binarisation of the batch, one
-reparameterised z, loss = KL − mean Bernoulli log-likelihood, Adam with the cosine schedule,
+(`nnx_step(parts="auto")` on `recipes.vae_loss`: digits shifted by up to 1 pixel, dynamic
+binarisation of the batch, one reparameterised z, loss = KL − mean Bernoulli log-likelihood, Adam with the cosine schedule,
 state donated); torch is its twin below, drawing its own binarisation and ε every step too,
 NCHW and channels_last, the faster one counted. Timing: the median of windows interleaved
 round-robin over the three after warm-up (`--quick`: 3 windows of 0.5 s; default: 7 of 1 s).
@@ -31,7 +31,8 @@ from flax import nnx
 
 from benchmarks import _common
 from segen_jax import data, losses
-from segen_jax.recipes import RECIPES, VAE_LATENT
+from segen_jax.models.classifier import random_shift
+from segen_jax.recipes import RECIPES, VAE_LATENT, VAE_SHIFT
 from segen_jax.train import default_parts, nnx_model
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -91,12 +92,15 @@ def copy_jax_to_torch(torch, vae, net):
 def step_randomness(key, images, parts):
     """(binarised digits, ε, next key) that the recipe's step draws from its state's key:
     nnx_step splits the key, cuts the batch into `parts` with keys fold_in(subkey, i) (subkey
-    itself for one part), and vae_loss splits each into a binarisation and a z key."""
+    itself for one part), and vae_loss splits each into a binarisation, a z and a shift key
+    (the digits are shifted by up to VAE_SHIFT pixels, then binarised)."""
     key, subkey = jax.random.split(key)
     xs, eps = [], []
     for i, part in enumerate(np.split(images, parts)):
-        b_key, z_key = jax.random.split(subkey if parts == 1 else jax.random.fold_in(subkey, i))
-        xs.append(np.array(losses.binarize(b_key, jnp.asarray(part))))
+        b_key, z_key, s_key = jax.random.split(
+            subkey if parts == 1 else jax.random.fold_in(subkey, i), 3)
+        shifted = random_shift(s_key, jnp.asarray(part), VAE_SHIFT)
+        xs.append(np.array(losses.binarize(b_key, shifted)))
         eps.append(np.array(jax.random.normal(z_key, (len(part), VAE_LATENT))))
     return np.concatenate(xs), np.concatenate(eps), key
 
@@ -108,12 +112,14 @@ def jax_logits(vae, x, eps):
 
 
 class TorchVAEStep:
-    """vae_loss's step in PyTorch eager: binarise, encode, z = μ + σ·ε, decode, −ELBO, Adam with
+    """vae_loss's step in PyTorch eager: shift each digit by up to VAE_SHIFT pixels (zero fill),
+    binarise, encode, z = μ + σ·ε, decode, −ELBO, Adam with
     optax's cosine_decay_schedule(lr, steps, alpha=0.05) set before each update."""
 
     def __init__(self, torch, net, batches, *, channels_last, lr, steps):
         self.torch, self.net, self.t = torch, net, 0
         fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.fmt = fmt
         net.to(memory_format=fmt)
         self.batches = [torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(memory_format=fmt)
                         for x in batches]
@@ -123,7 +129,7 @@ class TorchVAEStep:
 
     def step(self, images, x=None, eps=None):
         torch, net = self.torch, self.net
-        x = torch.bernoulli(images, generator=self.generator) if x is None else x
+        x = torch.bernoulli(self.shift(images), generator=self.generator) if x is None else x
         for group in self.opt.param_groups:
             group["lr"] = self.lr(self.t)
         self.opt.zero_grad(set_to_none=True)
@@ -139,6 +145,18 @@ class TorchVAEStep:
         self.opt.step()
         self.t += 1
         return loss
+
+    def shift(self, images):
+        """Each image (N, 1, H, W) cropped from its zero-padded copy at a random offset."""
+        torch, s = self.torch, VAE_SHIFT
+        n, _, h, w = images.shape
+        padded = torch.nn.functional.pad(images, (s, s, s, s))
+        dy = torch.randint(0, 2 * s + 1, (n, 1), generator=self.generator)
+        dx = torch.randint(0, 2 * s + 1, (n, 1), generator=self.generator)
+        rows = (dy + torch.arange(h))[:, :, None]            # (N, H, 1)
+        cols = (dx + torch.arange(w))[:, None, :]            # (N, 1, W)
+        crops = padded[torch.arange(n)[:, None, None], 0, rows, cols][:, None]
+        return crops.contiguous(memory_format=self.fmt)
 
     def run(self, n):
         for i in range(n):
