@@ -117,7 +117,9 @@ def check_reparameterize(fn) -> bool:
     mu = jnp.asarray(np.tile(row_mu, (n, 1)), jnp.float32)
     logvar = jnp.asarray(np.tile(row_logvar, (n, 1)), jnp.float32)
     key, other = jax.random.key(0), jax.random.key(1)
-    first = " z = mu + σ·eps with σ = exp(logvar / 2) and eps = jax.random.normal(key, mu.shape)."
+    first = (" Write z as a deterministic, differentiable function of mu, logvar and noise drawn "
+             "from key that has no parameters of its own: which noise, and how must it be "
+             "scaled and shifted so that z ~ N(mu, diag exp(logvar))?")
     out, problem = _call(fn, key, mu, logvar)
     if problem:
         return _verdict(False, problem + first)
