@@ -12,6 +12,17 @@ x_1 … x_k of B (each critic update sees fresh real data, as in Gulrajani et al
 With pack = m > 1 (PacGAN) D sees m samples at once: x_i and x̃ are grouped by
 `models.pack_samples` before D, so B must be divisible by m.
 
+parts = P > 1 (a CPU speed-up, as in `train.nnx_step`): D's passes are cut into P equal parts
+of each batch, and the losses are the means of the parts' losses,
+    L_D = (1/P) Σ_p L_D(D, x_i^(p), x̃^(p)),   L_G = (1/P) Σ_p L_G(D(G(z)^(p))),
+which equal the whole batch's losses (up to float rounding) because every loss here is a mean
+over examples; the parts' D passes are independent chains that XLA:CPU runs side by side.
+G still runs on the whole batch, so its batch norm sees all B samples. D must have no batch
+statistics, and the gradient penalty draws its interpolation weights per part (from the part's
+own key), so "wgan-gp" with P > 1 samples different weights than with P = 1.
+parts="auto" takes `train.default_parts(B)` (8, 4, 2 or 1 on a CPU, 1 on GPU/TPU) but keeps
+each part's size divisible by pack.
+
 Losses (LOSSES[name] -> (d_loss, g_loss), losses.py has the formulas):
     "minimax":         L_D = discriminator_loss,  L_G = generator_loss_saturating
     "non-saturating":  L_D = discriminator_loss,  L_G = generator_loss_non_saturating
@@ -24,11 +35,13 @@ gradient_penalty for "wgan-gp"; all guarded by the training loop's NaN/inf check
 import functools
 
 import jax
+import numpy as np
 import optax
 from flax import nnx
 
 from segen_jax import losses
 from segen_jax.models.gan import pack_samples
+from segen_jax.train import default_parts
 
 GP_WEIGHT = 10.0
 
@@ -68,11 +81,12 @@ def gan_models(graphdef, state):
 
 
 def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
-             gp_weight=GP_WEIGHT):
+             gp_weight=GP_WEIGHT, parts=1):
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
     statistics (its penalty is per example). gp_weight: λ of "wgan-gp" (Gulrajani et al. use
-    10 for images and 0.1 in their 2-D toy experiments)."""
+    10 for images and 0.1 in their 2-D toy experiments). parts: 1, an int P >= 1 or "auto"
+    (module docstring)."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
     for name, value in (("latent_dim", latent_dim), ("n_critic", n_critic), ("pack", pack)):
@@ -81,6 +95,9 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
     if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not (
             gp_weight >= 0 and gp_weight < float("inf")):
         raise ValueError(f"gan_step: gp_weight must be a finite number >= 0, got {gp_weight!r}")
+    if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
+                            or parts < 1):
+        raise ValueError(f"gan_step: parts must be 'auto' or an int >= 1, got {parts!r}")
     d_loss_fn, g_loss_fn = LOSSES[loss]
     group = (lambda x: pack_samples(x.reshape(x.shape[0], -1), pack)) if pack > 1 else (
         lambda x: x)
@@ -96,6 +113,10 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
         if loss == "wgan-gp" and jax.tree.leaves(nnx.state(discriminator, nnx.BatchStat)):
             raise ValueError("gan_step: the wgan-gp critic must have no batch statistics "
                              "(nnx.BatchStat): its gradient penalty is per example")
+        n = _parts(parts, b, pack, discriminator)
+
+        def split(x):
+            return [x[p * (b // n):(p + 1) * (b // n)] for p in range(n)]
         generator.train()              # batch statistics while training, whatever the mode
         discriminator.train()          # the models were in when gan_state split them
         key = state["key"]
@@ -104,10 +125,17 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
             x_real = real[i * b:(i + 1) * b]
             fake = jax.lax.stop_gradient(generator(jax.random.normal(z_key, (b, latent_dim))))
 
-            def d_objective(d):
+            def d_part(d, x_real, fake, gp_key):
                 gp = lambda: losses.gradient_penalty(lambda x: d(x), group(x_real), group(fake),
                                                      gp_key)
                 return d_loss_fn(d(group(x_real)), d(group(fake)), gp, gp_weight)
+
+            def d_objective(d):
+                if n == 1:
+                    return d_part(d, x_real, fake, gp_key)
+                results = [d_part(d, r, f, jax.random.fold_in(gp_key, p))
+                           for p, (r, f) in enumerate(zip(split(x_real), split(fake)))]
+                return jax.tree.map(lambda *v: sum(v) / n, *results)
 
             (d_loss, d_metrics), d_grads = nnx.value_and_grad(d_objective, has_aux=True)(
                 discriminator)
@@ -115,13 +143,31 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
         key, z_key = jax.random.split(key)
         z = jax.random.normal(z_key, (b, latent_dim))
         g_loss, g_grads = nnx.value_and_grad(
-            lambda g: g_loss_fn(discriminator(group(g(z)))))(generator)
+            lambda g: sum(g_loss_fn(discriminator(group(f))) for f in split(g(z))) / n)(generator)
         g_opt.update(generator, g_grads)
         metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_grad_norm": optax.tree.norm(d_grads),
                    "g_grad_norm": optax.tree.norm(g_grads), **d_metrics}
         return {"nnx": nnx.state((generator, discriminator, g_opt, d_opt)), "key": key}, metrics
 
     return step
+
+
+def _parts(parts, b, pack, discriminator):
+    """How many parts the step cuts each batch of b into (module docstring)."""
+    has_stats = bool(jax.tree.leaves(nnx.state(discriminator, nnx.BatchStat)))
+    if parts == "auto":
+        n = default_parts(b)
+        while n > 1 and (b // n) % pack:
+            n //= 2
+        return 1 if has_stats else n
+    if b % parts or (b // parts) % pack:
+        raise ValueError(f"gan_step: parts={parts} must divide the batch of each update ({b}) "
+                         f"into parts of a size divisible by pack ({pack})")
+    if parts > 1 and has_stats:
+        raise ValueError(f"gan_step: parts={parts} splits the discriminator's batch, but it has "
+                         "batch statistics (nnx.BatchStat), which would then be per part; use "
+                         "parts=1")
+    return parts
 
 
 def sample(generator, n, *, latent_dim, seed=0):

@@ -213,7 +213,8 @@ GAN_SAMPLES = 1000
 
 def gan_build(loss, *, n_critic, betas):
     """build(seed, lr, steps) for a DCGAN generator/discriminator pair trained by gan_step with
-    `loss`, both with Adam(lr, b1, b2) at a constant rate (`steps` is not used)."""
+    `loss`, both with Adam(lr, b1, b2) at a constant rate (`steps` is not used), and the
+    discriminator's passes in parts="auto" (the same losses, faster on a CPU: gan_step)."""
     def build(seed: int, lr: float, steps: int):
         generator = DCGANGenerator(GAN_LATENT, rngs=nnx.Rngs(seed))
         discriminator = DCGANDiscriminator(rngs=nnx.Rngs(seed + 1))
@@ -222,7 +223,7 @@ def gan_build(loss, *, n_critic, betas):
         graphdef, state = gan_state(generator, discriminator, adam(generator),
                                     adam(discriminator), seed=seed)
         return graphdef, state, gan_step(graphdef, loss, latent_dim=GAN_LATENT,
-                                         n_critic=n_critic)
+                                         n_critic=n_critic, parts="auto")
     return build
 
 

@@ -13,12 +13,12 @@ from segen_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminato
 from segen_jax.train import train
 
 
-def toy_state(pack=1, seed=0, lr=1e-3):
+def toy_state(pack=1, seed=0, lr=1e-3, sgd=False):
     g = MLPGenerator(2, rngs=nnx.Rngs(seed))
     d = MLPDiscriminator(pack=pack, rngs=nnx.Rngs(seed + 1))
-    adam = lambda: optax.adam(lr, b1=0.5)
-    return gan_state(g, d, nnx.Optimizer(g, adam(), wrt=nnx.Param),
-                     nnx.Optimizer(d, adam(), wrt=nnx.Param), seed=seed)
+    opt = lambda: optax.sgd(lr) if sgd else optax.adam(lr, b1=0.5)
+    return gan_state(g, d, nnx.Optimizer(g, opt(), wrt=nnx.Param),
+                     nnx.Optimizer(d, opt(), wrt=nnx.Param), seed=seed)
 
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))
@@ -118,6 +118,9 @@ def test_wgan_gp_refuses_a_critic_with_batch_norm():
     ({"n_critic": 1.5}, r"n_critic must be an int >= 1"),
     ({"gp_weight": -1.0}, r"gp_weight must be a finite number >= 0, got -1.0"),
     ({"gp_weight": float("nan")}, r"gp_weight must be a finite number >= 0"),
+    ({"parts": 0}, r"parts must be 'auto' or an int >= 1, got 0"),
+    ({"parts": True}, r"parts must be 'auto' or an int >= 1, got True"),
+    ({"parts": "8"}, r"parts must be 'auto' or an int >= 1, got '8'"),
 ])
 def test_gan_step_errors(kwargs, match):
     graphdef, _ = toy_state()
@@ -170,3 +173,79 @@ def test_cli_sample_refuses_a_segmenter_and_missing_runs(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
     assert cli.main(["sample", "wgan-gp", "--out", str(tmp_path)]) == 2
     assert "holds no trained wgan-gp" in capsys.readouterr().err
+
+
+def dcgan_state(seed=0):
+    """A small DCGAN pair with plain SGD: an update linear in the gradient, so equal gradients
+    give equal parameters. (Adam would not do here: G's up1 bias feeds a batch norm, so its
+    exact gradient is 0 and the float rounding left in it, ~1e-9, differs between summation
+    orders; Adam scales that noise up to ±lr.)"""
+    g = DCGANGenerator(8, width=4, rngs=nnx.Rngs(seed))
+    d = DCGANDiscriminator(width=4, rngs=nnx.Rngs(seed + 1))
+    sgd = lambda: optax.sgd(0.05)
+    return gan_state(g, d, nnx.Optimizer(g, sgd(), wrt=nnx.Param),
+                     nnx.Optimizer(d, sgd(), wrt=nnx.Param), seed=seed)
+
+
+def params(graphdef, state):
+    return jax.tree.leaves(nnx.state(gan_models(graphdef, state), nnx.Param))
+
+
+@pytest.mark.parametrize("loss, parts, n_critic", [
+    ("non-saturating", 2, 1), ("non-saturating", 4, 1), ("minimax", "auto", 1),
+    ("hinge", 2, 2)])
+def test_parts_give_the_whole_batch_update(loss, parts, n_critic):
+    """D's passes in parts: the same losses and, after two steps, the same parameters and batch
+    statistics as the whole batch (G's batch norm still sees all 16 samples)."""
+    real = jax.random.uniform(jax.random.key(0), (n_critic * 16, 28, 28, 1))
+    results = {}
+    for p in (1, parts):
+        graphdef, state = dcgan_state()
+        step = gan_step(graphdef, loss, latent_dim=8, n_critic=n_critic, parts=p)
+        for _ in range(2):
+            state, m = step(state, real)
+        results[p] = m, params(graphdef, state), jax.tree.leaves(
+            nnx.state(gan_models(graphdef, state), nnx.BatchStat))
+    (m1, p1, s1), (mp, pp, sp) = results[1], results[parts]
+    for name in ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm"):
+        assert float(mp[name]) == pytest.approx(float(m1[name]), rel=1e-4, abs=1e-6), name
+    for a, b in zip(p1 + s1, pp + sp):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    if parts == "auto":     # 16 examples on a CPU: 2 parts of 8, so the split was taken
+        from segen_jax.train import default_parts
+        assert jax.default_backend() != "cpu" or default_parts(16) == 2
+
+
+def test_parts_with_packing_and_the_gradient_penalty():
+    real = jax.random.normal(jax.random.key(0), (2 * 32, 2))
+    for loss, pack, parts, gp_weight in (("non-saturating", 2, 4, 10.0), ("wgan-gp", 1, 2, 0.0),
+                                         ("wgan-gp", 1, 2, 10.0)):
+        graphdef, state = toy_state(pack=pack, lr=0.05, sgd=True)   # see dcgan_state
+        kwargs = dict(latent_dim=2, n_critic=2, pack=pack, gp_weight=gp_weight)
+        _, m1 = gan_step(graphdef, loss, **kwargs)(jax.tree.map(jnp.copy, state), real)
+        _, mp = gan_step(graphdef, loss, parts=parts, **kwargs)(state, real)
+        if gp_weight and loss == "wgan-gp":   # per-part interpolation weights: another draw
+            assert 0 < float(mp["gradient_penalty"]) < float("inf")
+            assert float(mp["gradient_penalty"]) != float(m1["gradient_penalty"])
+        else:
+            for name in ("d_loss", "g_loss"):
+                assert float(mp[name]) == pytest.approx(float(m1[name]), rel=1e-5), name
+    graphdef, state = toy_state(pack=2)
+    with pytest.raises(ValueError, match=r"parts=32 must divide the batch of each update \(32\) "
+                                         r"into parts of a size divisible by pack \(2\)"):
+        gan_step(graphdef, "non-saturating", latent_dim=2, pack=2, parts=32)(
+            state, jnp.zeros((32, 2)))
+    with pytest.raises(ValueError, match=r"parts=3 must divide the batch"):
+        gan_step(graphdef, "non-saturating", latent_dim=2, pack=2, parts=3)(
+            state, jnp.zeros((32, 2)))
+
+
+def test_parts_refuse_a_discriminator_with_batch_norm():
+    g = MLPGenerator(2, rngs=nnx.Rngs(0))
+    d = DCGANGenerator(2, width=2, rngs=nnx.Rngs(1))      # anything with BatchStat as D
+    adam = lambda: optax.adam(1e-3)
+    graphdef, state = gan_state(g, d, nnx.Optimizer(g, adam(), wrt=nnx.Param),
+                                nnx.Optimizer(d, adam(), wrt=nnx.Param))
+    with pytest.raises(ValueError, match=r"parts=2 splits the discriminator's batch, but it "
+                                         r"has batch statistics"):
+        gan_step(graphdef, "non-saturating", latent_dim=2, parts=2)(state, jnp.zeros((16, 2)))
