@@ -30,16 +30,16 @@ test: $(STAMP)
 # Speed against references in one process (PyTorch CPU is installed for this only).
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
-	$(PY) -m benchmarks.train_step --model classifier --save
-	$(PY) -m benchmarks.train_step --model tinyfcn --save
-	$(PY) -m benchmarks.train_step --model tinyfcn --batch 32 --save
-	$(PY) -m benchmarks.train_step --model fcn8s --save
-	$(PY) -m benchmarks.train_step --model fcn8s --batch 32 --save
-	$(PY) -m benchmarks.train_step --model deeplabv3 --save
-	$(PY) -m benchmarks.train_step --model deeplabv3plus --save
-	$(PY) -m benchmarks.train_step --model deeplabv3plus --batch 32 --save
-	$(PY) -m benchmarks.gan_step --save
-	$(PY) -m benchmarks.vae_step --save
+	$(PY) -m benchmarks.train_step --model classifier --torch-compile --save
+	$(PY) -m benchmarks.train_step --model tinyfcn --torch-compile --save
+	$(PY) -m benchmarks.train_step --model tinyfcn --batch 32 --torch-compile --save
+	$(PY) -m benchmarks.train_step --model fcn8s --torch-compile --save
+	$(PY) -m benchmarks.train_step --model fcn8s --batch 32 --torch-compile --save
+	$(PY) -m benchmarks.train_step --model deeplabv3 --torch-compile --save
+	$(PY) -m benchmarks.train_step --model deeplabv3plus --torch-compile --save
+	$(PY) -m benchmarks.train_step --model deeplabv3plus --batch 32 --torch-compile --save
+	$(PY) -m benchmarks.gan_step --torch-compile --save
+	$(PY) -m benchmarks.vae_step --torch-compile --save
 	$(PY) -m benchmarks.table --write
 	$(PY) -m benchmarks.scan_vs_loop
 	$(PY) -m benchmarks.step_variants

@@ -1,6 +1,9 @@
 """Shared helpers: timing windows (median of interleaved repeats), environment notes, tables."""
+import argparse
 import datetime
+import json
 import os
+import pathlib
 import platform
 import resource
 import statistics
@@ -174,3 +177,59 @@ def call_runner(fn, is_jax: bool):
             import jax
             jax.block_until_ready(out)
     return run
+
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+
+
+def add_torch_compile(runs, make_run):
+    """runs["torch_compile"] = make_run() if its first call (torch.compile's trace and
+    compile, then one step) works; returns the record: {"torch_compile_first_call_s": s} or
+    {"torch_compile": "failed: ..."} (the row is then left out, not the whole benchmark)."""
+    start = time.perf_counter()
+    try:
+        run = make_run()
+        run(1)
+    except Exception as err:    # inductor needs a C++ compiler; say why and go on
+        first_line = (str(err).splitlines() or [""])[0][:200]
+        return {"torch_compile": f"failed: {type(err).__name__}: {first_line}"}
+    runs["torch_compile"] = run
+    return {"torch_compile_first_call_s": round(time.perf_counter() - start, 1)}
+
+
+def compile_columns(rate, compiled, unit="img_s"):
+    """The torch.compile keys of a result: its rate and the library's ratio to it (None when
+    not asked for or failed), and the first call's seconds or why it failed."""
+    ok = "torch_compile" in rate
+    return {f"torch_compile_{unit}": round(rate["torch_compile"], 2 if unit == "steps_s" else 1)
+            if ok else None,
+            "ratio_vs_torch_compile": round(rate["segen"] / rate["torch_compile"], 3) if ok else None,
+            **compiled}
+
+
+def bench_main(argv, *, doc, module, measure, result_path, min_batch, why):
+    """The command line that gan_step and vae_step share: --batch (in [min_batch, 1000], `why`
+    says why), --quick (3 windows of 0.5 s instead of 7 of 1 s), --torch-compile (add
+    torch.compile's step), --save (write RESULTS / result_path(batch)); prints
+    measure(batch, repeats=, window=, torch_compile=) as one JSON line."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="3 windows of 0.5 s")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also time the PyTorch step under torch.compile (NCHW)")
+    parser.add_argument("--save", action="store_true",
+                        help=f"write benchmarks/results/{result_path('<batch>')}")
+    args = parser.parse_args(argv)
+    if not min_batch <= args.batch <= 1000:
+        parser.error(f"--batch must be in [{min_batch}, 1000] ({why}), got {args.batch}")
+    repeats, window = (3, 0.5) if args.quick else (7, 1.0)
+    result = measure(args.batch, repeats=repeats, window=window,
+                     torch_compile=args.torch_compile)
+    result["command"] = f"python -m benchmarks.{module} " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    print(json.dumps(result))
+    if args.save:
+        path = RESULTS / result_path(args.batch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+    return 0

@@ -69,15 +69,18 @@ def copy_jax_to_torch(torch, jax_model, net):
 
 
 class TorchStep:
-    """One PyTorch eager train step; channels_last converts net and inputs to NHWC memory."""
+    """One PyTorch train step, eager (or with compile=True the network under torch.compile);
+    channels_last converts net and inputs to NHWC memory."""
 
-    def __init__(self, torch, net, batches, *, channels_last: bool):
+    def __init__(self, torch, net, batches, *, channels_last: bool, compile: bool = False):
         self.torch, self.net = torch, net
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=fmt)
         self.batches = [(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(memory_format=fmt),
                          torch.tensor(y, dtype=torch.long)) for x, y in batches]
         self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        if compile:     # the forward (and by AOTAutograd its backward); Adam stays eager
+            self.net = torch.compile(net)
         self.label = "PyTorch eager, " + ("channels_last" if channels_last else "NCHW")
 
     def step(self, x, y):

@@ -5,18 +5,16 @@ against the same two networks and the same step in PyTorch eager, in one process
 
 prints one JSON line {"model": "dcgan", "batch": ..., "segen_steps_s": ..., "torch_steps_s":
 ..., "ratio": segen/torch, ...}. segen is `recipes.RECIPES["dcgan"]`'s step (gan_step,
-non-saturating loss, Adam 2e-4 with β = (0.5, 0.999), state donated); torch is its twin below,
-NCHW and channels_last, the faster one counted.
+non-saturating loss, Adam 2e-4 with β = (0.5, 0.999), state donated, the discriminator's
+passes in parts="auto"); `segen_parts1_steps_s` is the same step with the batch kept whole
+(parts=1), the row that justifies the parts; torch is its twin below, NCHW and channels_last,
+the faster one counted.
 
 Same maths, checked before timing: equal parameter counts; with the JAX parameters copied into
 PyTorch and the noise that the JAX step draws from its key fed to PyTorch, the discriminator
 and generator losses of the first steps agree (batch norm in training mode in both; LeakyReLU's
 derivative at exactly 0 as JAX takes it, see torch_dcgan).
 """
-import argparse
-import json
-import pathlib
-import sys
 import time
 
 import jax
@@ -26,10 +24,9 @@ from flax import nnx
 
 from benchmarks import _common
 from segen_jax import data
-from segen_jax.gan_step import gan_models
+from segen_jax.gan_step import _parts, gan_models, gan_step
 from segen_jax.recipes import GAN_LATENT, RECIPES
 
-RESULTS = pathlib.Path(__file__).parent / "results"
 CHECK_STEPS = 3
 CHECK_TOL = 2e-4
 
@@ -113,9 +110,10 @@ def step_noise(key, batch):
 
 
 class TorchGANStep:
-    """The non-saturating DCGAN step in PyTorch eager: D on real and G(z).detach(), then G."""
+    """The non-saturating DCGAN step in PyTorch eager: D on real and G(z).detach(), then G
+    (compile=True: both networks under torch.compile)."""
 
-    def __init__(self, torch, g_net, d_net, batches, *, channels_last):
+    def __init__(self, torch, g_net, d_net, batches, *, channels_last, compile=False):
         self.torch, self.g, self.d = torch, g_net, d_net
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         for net in (g_net, d_net):
@@ -124,6 +122,8 @@ class TorchGANStep:
                         for x in batches]
         adam = lambda net: torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.g_opt, self.d_opt = adam(g_net), adam(d_net)
+        if compile:     # both networks' forwards (and backwards); Adam stays eager
+            self.g, self.d = torch.compile(g_net), torch.compile(d_net)
         self.generator = torch.Generator().manual_seed(0)
 
     def step(self, real, z_d=None, z_g=None):
@@ -148,7 +148,7 @@ class TorchGANStep:
         d_loss.item()
 
 
-def measure(batch, *, repeats, window):
+def measure(batch, *, repeats, window, torch_compile=False):
     images, _ = data.load_mnist("train")
     batches = [images[i * batch:(i + 1) * batch] for i in range(4)]
     jax.block_until_ready(jax.jit(lambda v: v + 1)(jnp.ones(2)))
@@ -186,11 +186,23 @@ def measure(batch, *, repeats, window):
             state, metrics = step(state, jnp.asarray(batches[i % len(batches)]))
         jax.block_until_ready((metrics["d_loss"], state))
 
-    runs = {"segen": segen_run}
+    whole = {"step": gan_step(graphdef, "non-saturating", latent_dim=GAN_LATENT, parts=1),
+             "state": jax.tree.map(jnp.copy, snapshot)}
+
+    def segen_parts1_run(n):          # the same step with D's batch kept whole
+        for i in range(n):
+            whole["state"], metrics = whole["step"](whole["state"],
+                                                    jnp.asarray(batches[i % len(batches)]))
+        jax.block_until_ready((metrics["d_loss"], whole["state"]))
+
+    runs = {"segen": segen_run, "segen_parts1": segen_parts1_run}
     for channels_last in (False, True):
         g_twin, d_twin = torch_dcgan(torch)
         runs["torch_cl" if channels_last else "torch_nchw"] = TorchGANStep(
             torch, g_twin, d_twin, batches, channels_last=channels_last).run
+    compiled = _common.add_torch_compile(runs, lambda: TorchGANStep(
+        torch, *torch_dcgan(torch), batches, channels_last=False, compile=True).run) if (
+        torch_compile) else {}
     for run in runs.values():
         run(2)
     _common.load_now()
@@ -202,9 +214,12 @@ def measure(batch, *, repeats, window):
     return {
         "model": "dcgan", "batch": batch,
         "segen_steps_s": round(rate["segen"], 2), "torch_steps_s": round(best, 2),
+        "segen_parts": _parts("auto", batch, 1, discriminator),
+        "segen_parts1_steps_s": round(rate["segen_parts1"], 2),
         "ratio": round(rate["segen"] / best, 3),
         "torch_nchw_steps_s": round(rate["torch_nchw"], 2),
         "torch_channels_last_steps_s": round(rate["torch_cl"], 2),
+        **_common.compile_columns(rate, compiled, unit="steps_s"),
         "parameters": int(n_jax),
         "same_maths": {"loss_max_abs_diff": loss_diff, "first_losses": jax_losses},
         "compile_s": round(compile_s, 2), "spread": {k: _common.spread(v) for k, v in per.items()},
@@ -214,25 +229,10 @@ def measure(batch, *, repeats, window):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="3 windows of 0.5 s")
-    parser.add_argument("--save", action="store_true",
-                        help="write benchmarks/results/gan/dcgan_b<batch>.json")
-    args = parser.parse_args(argv)
-    if not 2 <= args.batch <= 1000:
-        parser.error(f"--batch must be in [2, 1000] (batch norm needs 2; 4 distinct batches of "
-                     f"the 4,000 shipped digits are cycled), got {args.batch}")
-    repeats, window = (3, 0.5) if args.quick else (7, 1.0)
-    result = measure(args.batch, repeats=repeats, window=window)
-    result["command"] = "python -m benchmarks.gan_step " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    print(json.dumps(result))
-    if args.save:
-        (RESULTS / "gan").mkdir(parents=True, exist_ok=True)
-        (RESULTS / "gan" / f"dcgan_b{args.batch}.json").write_text(
-            json.dumps(result, indent=1) + "\n")
-    return 0
+    return _common.bench_main(
+        argv, doc=__doc__, module="gan_step", measure=measure,
+        result_path=lambda batch: f"gan/dcgan_b{batch}.json", min_batch=2,
+        why="batch norm needs 2; 4 distinct batches of the 4,000 shipped digits are cycled")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,9 @@ step spends the extra time.
 """
 import argparse
 import collections
-import functools
 import glob
 import re
 import tempfile
-import time
 
 import jax
 import jax.numpy as jnp

@@ -15,6 +15,14 @@ README = pathlib.Path(__file__).parent / "README.md"
 BEGIN, END = "<!-- train-step results -->", "<!-- end of train-step results -->"
 
 
+def compiled(r) -> str:
+    """The torch.compile cell: its rate and the library's ratio to it, why it failed, or that
+    the run did not ask for it (--torch-compile)."""
+    if r.get("torch_compile_img_s"):
+        return f"{r['torch_compile_img_s']:.0f} ({r['ratio_vs_torch_compile']:.2f})"
+    return "failed" if str(r.get("torch_compile", "")).startswith("failed") else "not run"
+
+
 def markdown(results) -> str:
     rows = [[r["model"], r["batch"], f"{r['parameters']:,}", f"{r['segen_img_s']:.0f}",
              (f"{r['segen_parts1_img_s']:.0f} (parts {r['segen_parts']}: "
@@ -22,11 +30,13 @@ def markdown(results) -> str:
               else "— (parts 1: the same step)"),
              f"{r['torch_nchw_img_s']:.0f}", f"{r['torch_channels_last_img_s']:.0f}",
              f"{r['keras_jax_img_s']:.0f}" if r.get("keras_jax_img_s") else "n/a",
+             compiled(r),
              f"**{r['ratio']:.2f}**", f"{r['ratio_vs_torch_nchw']:.2f}", f"{r['compile_s']:.1f} ({r['compile_parts1_s']:.1f})",
              f"{r['jax_peak_rss_mb']:.0f}", "not measured"]
             for r in results]
     header = ["model", "batch", "parameters", "segen_jax img/s", "batch kept whole img/s",
-              "torch NCHW img/s", "torch channels_last img/s", "Keras 3 (JAX) img/s", "ratio (÷ best torch)",
+              "torch NCHW img/s", "torch channels_last img/s", "Keras 3 (JAX) img/s",
+              "torch.compile img/s (segen ÷ it)", "ratio (÷ best torch eager)",
               "÷ torch NCHW", "compile s (batch whole)", "JAX peak RSS MiB", "GPU"]
     first = results[0] if results else {}
     notes = (f"\n\nCPU: {first.get('device', '?')}; "

@@ -138,7 +138,7 @@ def _rss_mb(field):
     return None
 
 
-def measure(name, batch, *, repeats, window, parts="auto"):
+def measure(name, batch, *, repeats, window, parts="auto", torch_compile=False):
     make_model, make_twin, copy, make_batches, _ = FAMILIES[name]
     np_batches = make_batches(batch, 4)
     jax_batches = [(jnp.asarray(x), jnp.asarray(y)) for x, y in np_batches]
@@ -201,6 +201,12 @@ def measure(name, batch, *, repeats, window, parts="auto"):
     for channels_last in (False, True):
         ts = TorchStep(torch, make_twin(torch), np_batches, channels_last=channels_last)
         runs["torch_cl" if channels_last else "torch_nchw"] = ts.run(ts.step)
+    compiled = {}
+    if torch_compile:
+        def make_compiled():
+            ts = TorchStep(torch, make_twin(torch), np_batches, channels_last=False, compile=True)
+            return ts.run(ts.step)
+        compiled = _common.add_torch_compile(runs, make_compiled)
     for run in runs.values():
         run(2)                                 # warm-up (oneDNN primitive caches)
     _common.load_now()
@@ -219,6 +225,7 @@ def measure(name, batch, *, repeats, window, parts="auto"):
         "torch_nchw_img_s": round(img_s["torch_nchw"], 1),
         "torch_channels_last_img_s": round(img_s["torch_cl"], 1),
         "ratio_vs_torch_nchw": round(img_s["segen"] / img_s["torch_nchw"], 3),
+        **_common.compile_columns(img_s, compiled),
         "keras_jax_img_s": round(img_s["keras"], 1) if "keras" in img_s else None,
         "keras_same_maths": keras_check,
         "spread": {k: _common.spread(v) for k, v in per.items()},
@@ -240,6 +247,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="3 windows of 0.5 s")
     parser.add_argument("--parts", type=int, default=None,
                         help="nnx_step's parts for the segen row (default: 'auto')")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also time the PyTorch step with the network under torch.compile")
     parser.add_argument("--save", action="store_true",
                         help="write benchmarks/results/<model>_b<batch>.json")
     args = parser.parse_args(argv)
@@ -255,7 +264,8 @@ def main(argv=None):
     if args.parts is not None and (args.parts < 1 or batch % args.parts):
         parser.error(f"--parts must be >= 1 and divide the batch {batch}, got {args.parts}")
     result = measure(args.model, batch, repeats=repeats, window=window,
-                     parts="auto" if args.parts is None else args.parts)
+                     parts="auto" if args.parts is None else args.parts,
+                     torch_compile=args.torch_compile)
     result["command"] = "python -m benchmarks.train_step " + " ".join(argv or os.sys.argv[1:])
     print(json.dumps(result))
     if args.save:

@@ -17,11 +17,7 @@ the JAX step draws from its key (per part, as `nnx_step` splits the batch) fed t
 losses over the first Adam steps. "SAME" padding of the stride-2 3x3 convolutions pads (0, 1)
 on 28x28 and 14x14 in JAX, so the twin pads explicitly (F.pad) before an unpadded convolution.
 """
-import argparse
-import json
 import math
-import pathlib
-import sys
 import time
 
 import jax
@@ -35,7 +31,6 @@ from segen_jax.models.classifier import random_shift
 from segen_jax.recipes import RECIPES, VAE_LATENT, VAE_SHIFT
 from segen_jax.train import default_parts, nnx_model
 
-RESULTS = pathlib.Path(__file__).parent / "results"
 CHECK_STEPS = 3
 LOGITS_TOL = 1e-4
 LOSS_RTOL = 1e-5       # of the loss (~540 nats at initialisation: a sum over 784 pixels)
@@ -114,9 +109,11 @@ def jax_logits(vae, x, eps):
 class TorchVAEStep:
     """vae_loss's step in PyTorch eager: shift each digit by up to VAE_SHIFT pixels (zero fill),
     binarise, encode, z = μ + σ·ε, decode, −ELBO, Adam with
-    optax's cosine_decay_schedule(lr, steps, alpha=0.05) set before each update."""
+    optax's cosine_decay_schedule(lr, steps, alpha=0.05) set before each update.
+    compile=True: the −ELBO of (x, ε) (encoder, decoder and loss) under torch.compile; the
+    random draws and Adam stay eager."""
 
-    def __init__(self, torch, net, batches, *, channels_last, lr, steps):
+    def __init__(self, torch, net, batches, *, channels_last, lr, steps, compile=False):
         self.torch, self.net, self.t = torch, net, 0
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         self.fmt = fmt
@@ -126,21 +123,25 @@ class TorchVAEStep:
         self.opt = torch.optim.Adam(net.parameters(), lr=lr)
         self.lr = lambda t: lr * (0.05 + 0.475 * (1 + math.cos(math.pi * min(t, steps) / steps)))
         self.generator = torch.Generator().manual_seed(0)
+        self.loss = torch.compile(self.negative_elbo) if compile else self.negative_elbo
+
+    def negative_elbo(self, x, eps):
+        """KL − E log p(x|z) with z = μ + σ·ε, the batch mean, in nats."""
+        mu, logvar = self.net.encode(x)
+        logits = self.net.decode(mu + self.torch.exp(0.5 * logvar) * eps)
+        reconstruction = -self.torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, x, reduction="sum") / x.shape[0]
+        kl = 0.5 * (self.torch.exp(logvar) + mu ** 2 - 1 - logvar).sum(1).mean()
+        return kl - reconstruction
 
     def step(self, images, x=None, eps=None):
-        torch, net = self.torch, self.net
+        torch = self.torch
         x = torch.bernoulli(self.shift(images), generator=self.generator) if x is None else x
+        eps = torch.randn((x.shape[0], VAE_LATENT), generator=self.generator) if eps is None else eps
         for group in self.opt.param_groups:
             group["lr"] = self.lr(self.t)
         self.opt.zero_grad(set_to_none=True)
-        mu, logvar = net.encode(x)
-        eps = torch.randn(mu.shape, generator=self.generator) if eps is None else eps
-        logits = net.decode(mu + torch.exp(0.5 * logvar) * eps)
-        n = x.shape[0]
-        reconstruction = -torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, x, reduction="sum") / n
-        kl = 0.5 * (torch.exp(logvar) + mu ** 2 - 1 - logvar).sum(1).mean()
-        loss = kl - reconstruction
+        loss = self.loss(x, eps)
         loss.backward()
         self.opt.step()
         self.t += 1
@@ -164,7 +165,7 @@ class TorchVAEStep:
         loss.item()
 
 
-def measure(batch, *, repeats, window):
+def measure(batch, *, repeats, window, torch_compile=False):
     images, _ = data.load_mnist("train")
     batches = [images[i * batch:(i + 1) * batch] for i in range(4)]
     recipe = RECIPES["vae"]
@@ -217,6 +218,9 @@ def measure(batch, *, repeats, window):
     for channels_last in (False, True):
         runs["torch_cl" if channels_last else "torch_nchw"] = TorchVAEStep(
             torch, torch_vae(torch), batches, channels_last=channels_last, lr=lr, steps=total).run
+    compiled = _common.add_torch_compile(runs, lambda: TorchVAEStep(
+        torch, torch_vae(torch), batches, channels_last=False, lr=lr, steps=total,
+        compile=True).run) if torch_compile else {}
     for run in runs.values():
         run(2)
     _common.load_now()
@@ -232,6 +236,7 @@ def measure(batch, *, repeats, window):
         "segen_steps_s": round(rate["segen"], 2), "torch_steps_s": round(best, 2),
         "torch_nchw_steps_s": round(rate["torch_nchw"], 2),
         "torch_channels_last_steps_s": round(rate["torch_cl"], 2),
+        **_common.compile_columns(rate, compiled, unit="steps_s"),
         "parameters": int(n_jax), "parts": parts,
         "same_maths": {"logits_max_abs_diff": logits_diff, "loss_max_abs_diff": loss_diff,
                        "first_losses": jax_losses},
@@ -242,25 +247,10 @@ def measure(batch, *, repeats, window):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="3 windows of 0.5 s")
-    parser.add_argument("--save", action="store_true",
-                        help="write benchmarks/results/vae/vae_b<batch>.json")
-    args = parser.parse_args(argv)
-    if not 1 <= args.batch <= 1000:
-        parser.error(f"--batch must be in [1, 1000] (4 distinct batches of the 4,000 shipped "
-                     f"digits are cycled), got {args.batch}")
-    repeats, window = (3, 0.5) if args.quick else (7, 1.0)
-    result = measure(args.batch, repeats=repeats, window=window)
-    result["command"] = "python -m benchmarks.vae_step " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    print(json.dumps(result))
-    if args.save:
-        (RESULTS / "vae").mkdir(parents=True, exist_ok=True)
-        (RESULTS / "vae" / f"vae_b{args.batch}.json").write_text(
-            json.dumps(result, indent=1) + "\n")
-    return 0
+    return _common.bench_main(
+        argv, doc=__doc__, module="vae_step", measure=measure,
+        result_path=lambda batch: f"vae/vae_b{batch}.json", min_batch=1,
+        why="4 distinct batches of the 4,000 shipped digits are cycled")
 
 
 if __name__ == "__main__":
