@@ -18,10 +18,11 @@ of each batch, and the losses are the means of the parts' losses,
 which equal the whole batch's losses (up to float rounding) because every loss here is a mean
 over examples; the parts' D passes are independent chains that XLA:CPU runs side by side.
 G still runs on the whole batch, so its batch norm sees all B samples. D must have no batch
-statistics, and the gradient penalty draws its interpolation weights per part (from the part's
-own key), so "wgan-gp" with P > 1 samples different weights than with P = 1.
-parts="auto" takes `train.default_parts(B)` (8, 4, 2 or 1 on a CPU, 1 on GPU/TPU) but keeps
-each part's size divisible by pack.
+statistics (an int P > 1 raises), and the gradient penalty draws its interpolation weights per
+part (from the part's own key), so "wgan-gp" with P > 1 samples different weights than with
+P = 1. parts="auto" takes `train.default_parts(B)` (8, 4, 2 or 1 on one CPU device; 1 on
+GPU/TPU or with several devices), halved until each part's size is divisible by pack, and
+falls back to 1 when D has batch statistics.
 
 Losses (LOSSES[name] -> (d_loss, g_loss), losses.py has the formulas):
     "minimax":         L_D = discriminator_loss,  L_G = generator_loss_saturating
@@ -85,7 +86,7 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
     statistics (its penalty is per example). gp_weight: λ of "wgan-gp" (Gulrajani et al. use
-    10 for images and 0.1 in their 2-D toy experiments). parts: 1, an int P >= 1 or "auto"
+    10 for images and 0.1 in their 2-D toy experiments). parts: an int P >= 1 or "auto"
     (module docstring)."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
@@ -98,6 +99,7 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
     if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
                             or parts < 1):
         raise ValueError(f"gan_step: parts must be 'auto' or an int >= 1, got {parts!r}")
+    parts = parts if parts == "auto" else int(parts)
     d_loss_fn, g_loss_fn = LOSSES[loss]
     group = (lambda x: pack_samples(x.reshape(x.shape[0], -1), pack)) if pack > 1 else (
         lambda x: x)

@@ -118,8 +118,8 @@ def check_reparameterize(fn) -> bool:
     logvar = jnp.asarray(np.tile(row_logvar, (n, 1)), jnp.float32)
     key, other = jax.random.key(0), jax.random.key(1)
     first = (" Write z as a deterministic, differentiable function of mu, logvar and noise drawn "
-             "from key that has no parameters of its own: which noise, and how must it be "
-             "scaled and shifted so that z ~ N(mu, diag exp(logvar))?")
+             "from key whose distribution has no parameters of its own: which noise, and how "
+             "must it be scaled and shifted so that z ~ N(mu, diag exp(logvar))?")
     out, problem = _call(fn, key, mu, logvar)
     if problem:
         return _verdict(False, problem + first)
