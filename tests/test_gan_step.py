@@ -8,7 +8,8 @@ import pytest
 from flax import nnx
 
 from segen_jax import data, metrics
-from segen_jax.gan_step import LOSSES, gan_models, gan_state, gan_step, sample
+from segen_jax import losses
+from segen_jax.gan_step import LOSSES, _parts, gan_models, gan_state, gan_step, sample
 from segen_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from segen_jax.train import train
 
@@ -211,25 +212,46 @@ def test_parts_give_the_whole_batch_update(loss, parts, n_critic):
         assert float(mp[name]) == pytest.approx(float(m1[name]), rel=1e-4, abs=1e-6), name
     for a, b in zip(p1 + s1, pp + sp):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
-    if parts == "auto":     # 16 examples on a CPU: 2 parts of 8, so the split was taken
-        from segen_jax.train import default_parts
-        assert jax.default_backend() != "cpu" or default_parts(16) == 2
+    if parts == "auto" and jax.default_backend() == "cpu" and jax.device_count() == 1:
+        d = gan_models(*dcgan_state())[1]
+        assert _parts("auto", 16, 1, d) == 2         # so the comparison above did split
+
+
+def test_auto_parts():
+    d = MLPDiscriminator(rngs=nnx.Rngs(0))
+    with_stats = DCGANGenerator(2, width=2, rngs=nnx.Rngs(1))     # has nnx.BatchStat
+    one_cpu = jax.default_backend() == "cpu" and jax.device_count() == 1
+    assert _parts("auto", 64, 1, d) == (8 if one_cpu else 1)
+    assert _parts("auto", 64, 16, d) == (4 if one_cpu else 1)    # 8 parts of 8: not by 16
+    assert _parts("auto", 64, 3, d) == 1                          # no part size divisible by 3
+    assert _parts("auto", 8, 1, d) == 1                           # parts would be < 8 examples
+    assert _parts("auto", 64, 1, with_stats) == 1                 # batch statistics: whole
+    assert _parts(4, 64, 2, d) == 4
 
 
 def test_parts_with_packing_and_the_gradient_penalty():
     real = jax.random.normal(jax.random.key(0), (2 * 32, 2))
-    for loss, pack, parts, gp_weight in (("non-saturating", 2, 4, 10.0), ("wgan-gp", 1, 2, 0.0),
-                                         ("wgan-gp", 1, 2, 10.0)):
+    for loss, pack, parts in (("non-saturating", 2, 4), ("wgan-gp", 1, 2)):
         graphdef, state = toy_state(pack=pack, lr=0.05, sgd=True)   # see dcgan_state
-        kwargs = dict(latent_dim=2, n_critic=2, pack=pack, gp_weight=gp_weight)
+        kwargs = dict(latent_dim=2, n_critic=2, pack=pack, gp_weight=0.0)
         _, m1 = gan_step(graphdef, loss, **kwargs)(jax.tree.map(jnp.copy, state), real)
         _, mp = gan_step(graphdef, loss, parts=parts, **kwargs)(state, real)
-        if gp_weight and loss == "wgan-gp":   # per-part interpolation weights: another draw
-            assert 0 < float(mp["gradient_penalty"]) < float("inf")
-            assert float(mp["gradient_penalty"]) != float(m1["gradient_penalty"])
-        else:
-            for name in ("d_loss", "g_loss"):
-                assert float(mp[name]) == pytest.approx(float(m1[name]), rel=1e-5), name
+        for name in ("d_loss", "g_loss"):
+            assert float(mp[name]) == pytest.approx(float(m1[name]), rel=1e-5, abs=1e-6), name
+    # with the penalty: each part draws its interpolation weights from fold_in(gp_key, part)
+    real = jax.random.normal(jax.random.key(1), (32, 2))
+    graphdef, state = toy_state()
+    g, d = gan_models(graphdef, jax.tree.map(jnp.copy, state))
+    _, z_key, gp_key = jax.random.split(state["key"], 3)          # gan_step's first split
+    fake = g(jax.random.normal(z_key, (32, 2)))
+    expected = np.mean([float(losses.gradient_penalty(d, real[16 * p:16 * (p + 1)],
+                                                      fake[16 * p:16 * (p + 1)],
+                                                      jax.random.fold_in(gp_key, p)))
+                        for p in range(2)])
+    critic = float(losses.wasserstein_critic_loss(d(real), d(fake)))
+    _, m = gan_step(graphdef, "wgan-gp", latent_dim=2, parts=2, gp_weight=10.0)(state, real)
+    assert float(m["gradient_penalty"]) == pytest.approx(expected, rel=1e-5)
+    assert float(m["d_loss"]) == pytest.approx(critic + 10.0 * expected, rel=1e-5, abs=1e-5)
     graphdef, state = toy_state(pack=2)
     with pytest.raises(ValueError, match=r"parts=32 must divide the batch of each update \(32\) "
                                          r"into parts of a size divisible by pack \(2\)"):
