@@ -1,14 +1,18 @@
 """Shared helpers: timing windows (median of interleaved repeats), environment notes, tables."""
 import argparse
+import collections
 import datetime
+import glob
 import json
 import os
 import pathlib
 import platform
+import re
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 
@@ -233,3 +237,31 @@ def bench_main(argv, *, doc, module, measure, result_path, min_batch, why):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def op_kind(name: str) -> str:
+    """An XLA op's kind: its name without the instance number ('fusion.3' -> 'fusion',
+    'ynn_fusion_7' -> 'ynn_fusion')."""
+    return re.sub(r"[._]\d+$", "", name)
+
+
+def xla_op_times(run):
+    """(wall seconds, {op kind: ms}) of run() (which must block until its results are ready)
+    under jax.profiler: each XLA:CPU op's duration summed over every thread, grouped by
+    op_kind. Uses jax._src.profiler.ProfileData, which is not public API."""
+    import jax
+    from jax._src.profiler import ProfileData
+    with tempfile.TemporaryDirectory() as tmp:
+        with jax.profiler.trace(tmp):
+            start = time.perf_counter()
+            run()
+            wall = time.perf_counter() - start
+        data = ProfileData.from_file(glob.glob(f"{tmp}/**/*.xplane.pb", recursive=True)[0])
+    per_kind = collections.defaultdict(float)
+    for plane in data.planes:
+        for line in plane.lines:
+            if line.name.startswith("tf_XLA"):
+                for event in line.events:
+                    if not event.name.startswith(("ThunkExecutor", "SlinkyThreadPool")):
+                        per_kind[op_kind(event.name)] += event.duration_ns / 1e6
+    return wall, dict(per_kind)

@@ -81,7 +81,8 @@ class TorchStep:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
         if compile:     # the forward (and by AOTAutograd its backward); Adam stays eager
             self.net = torch.compile(net)
-        self.label = "PyTorch eager, " + ("channels_last" if channels_last else "NCHW")
+        self.label = ("PyTorch torch.compile, " if compile else "PyTorch eager, ") + (
+            "channels_last" if channels_last else "NCHW")
 
     def step(self, x, y):
         self.opt.zero_grad(set_to_none=True)
@@ -205,33 +206,19 @@ def xla_op_profile(make_model, batches, *, calls=20, top=10):
     Uses jax._src.profiler.ProfileData (not public API): returns a message if it fails.
     Op time is summed over XLA's threads, so it can exceed the wall time of a call.
     """
-    import collections
-    import glob
-    import re
-    import tempfile
     try:
-        from jax._src.profiler import ProfileData
         graphdef, params = nnx.split(make_model()[0])
         fb = jax.jit(jax.value_and_grad(lambda p, x, y: loss_fn(nnx.merge(graphdef, p), x, y)))
         x, y = batches[0]
         for _ in range(3):
             jax.block_until_ready(fb(params, x, y))
-        with tempfile.TemporaryDirectory() as tmp:
-            with jax.profiler.trace(tmp):
-                t = time.perf_counter()
-                for _ in range(calls):
-                    out = fb(params, x, y)
-                jax.block_until_ready(out)
-                wall = (time.perf_counter() - t) / calls
-            data = ProfileData.from_file(glob.glob(f"{tmp}/**/*.xplane.pb", recursive=True)[0])
-            per_kind = collections.defaultdict(float)
-            for plane in data.planes:
-                for line in plane.lines:
-                    if not line.name.startswith("tf_XLA"):
-                        continue
-                    for event in line.events:
-                        if not event.name.startswith(("ThunkExecutor", "SlinkyThreadPool")):
-                            per_kind[re.sub(r"\.\d+$", "", event.name)] += event.duration_ns / 1e6 / calls
+
+        def run():
+            for _ in range(calls):
+                out = fb(params, x, y)
+            jax.block_until_ready(out)
+        wall, per_kind = _common.xla_op_times(run)
+        wall, per_kind = wall / calls, {k: v / calls for k, v in per_kind.items()}
     except Exception as e:  # noqa: BLE001 - a private API; never fail the benchmark over it
         return f"(XLA op profile unavailable: {type(e).__name__}: {e})"
     total = sum(per_kind.values())

@@ -1,7 +1,7 @@
 """The DCGAN train step (one discriminator update, then one generator update) of segen_jax
 against the same two networks and the same step in PyTorch eager, in one process.
 
-    python -m benchmarks.gan_step [--batch 64] [--quick] [--save]
+    python -m benchmarks.gan_step [--batch 64] [--quick] [--torch-compile] [--save]
 
 prints one JSON line {"model": "dcgan", "batch": ..., "segen_steps_s": ..., "torch_steps_s":
 ..., "ratio": segen/torch, ...}. segen is `recipes.RECIPES["dcgan"]`'s step (gan_step,
@@ -24,8 +24,9 @@ from flax import nnx
 
 from benchmarks import _common
 from segen_jax import data
-from segen_jax.gan_step import _parts, gan_models, gan_step
+from segen_jax.gan_step import gan_models, gan_step
 from segen_jax.recipes import GAN_LATENT, RECIPES
+from segen_jax.train import default_parts
 
 CHECK_STEPS = 3
 CHECK_TOL = 2e-4
@@ -214,7 +215,7 @@ def measure(batch, *, repeats, window, torch_compile=False):
     return {
         "model": "dcgan", "batch": batch,
         "segen_steps_s": round(rate["segen"], 2), "torch_steps_s": round(best, 2),
-        "segen_parts": _parts("auto", batch, 1, discriminator),
+        "segen_parts": default_parts(batch),     # gan_step's "auto" for pack 1, D without batch norm
         "segen_parts1_steps_s": round(rate["segen_parts1"], 2),
         "ratio": round(rate["segen"] / best, 3),
         "torch_nchw_steps_s": round(rate["torch_nchw"], 2),

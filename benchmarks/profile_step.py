@@ -13,10 +13,6 @@ The JAX op names come from jax._src.profiler.ProfileData, which is not public AP
 scan_vs_loop.py); a later JAX may rename its trace lines.
 """
 import argparse
-import collections
-import glob
-import re
-import tempfile
 import time
 
 import jax
@@ -56,28 +52,10 @@ def _torch_runner(model, np_batches, channels_last):
     return torch, step.run
 
 
-def op_kind(name: str) -> str:
-    """'convolution.12' -> 'convolution', 'fusion.3' -> 'fusion', 'ynn_fusion_7' -> 'ynn_fusion'."""
-    return re.sub(r"[._]\d+$", "", name)
-
-
 def jax_profile(run, steps):
     """(wall ms per step, {op kind: op ms per step summed over threads})."""
-    from jax._src.profiler import ProfileData
-    with tempfile.TemporaryDirectory() as tmp:
-        with jax.profiler.trace(tmp):
-            start = time.perf_counter()
-            run(steps)
-            wall = (time.perf_counter() - start) / steps * 1e3
-        data_ = ProfileData.from_file(glob.glob(f"{tmp}/**/*.xplane.pb", recursive=True)[0])
-    per_kind = collections.defaultdict(float)
-    for plane in data_.planes:
-        for line in plane.lines:
-            if line.name.startswith("tf_XLA"):
-                for event in line.events:
-                    if not event.name.startswith(("ThunkExecutor", "SlinkyThreadPool")):
-                        per_kind[op_kind(event.name)] += event.duration_ns / 1e6 / steps
-    return wall, dict(per_kind)
+    wall, kinds = _common.xla_op_times(lambda: run(steps))
+    return wall / steps * 1e3, {k: v / steps for k, v in kinds.items()}
 
 
 def torch_profile(torch, run, steps, top):

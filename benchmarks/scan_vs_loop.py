@@ -13,9 +13,7 @@ step spends the extra time.
 """
 import argparse
 import collections
-import glob
 import re
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -48,23 +46,13 @@ def body(graphdef):
 
 
 def op_profile(fn, args, calls, steps_per_call):
-    """XLA:CPU op time per train step by op kind (jax._src.profiler, not public API)."""
-    from jax._src.profiler import ProfileData
-    with tempfile.TemporaryDirectory() as tmp:
-        with jax.profiler.trace(tmp):
-            for _ in range(calls):
-                out = fn(*args)
-            jax.block_until_ready(out)
-        data = ProfileData.from_file(glob.glob(f"{tmp}/**/*.xplane.pb", recursive=True)[0])
-    per_kind = collections.defaultdict(float)
-    for plane in data.planes:
-        for line in plane.lines:
-            if line.name.startswith("tf_XLA"):
-                for event in line.events:
-                    if not event.name.startswith(("ThunkExecutor", "SlinkyThreadPool")):
-                        per_kind[re.sub(r"\.\d+$", "", event.name)] += (
-                            event.duration_ns / 1e6 / calls / steps_per_call)
-    return per_kind
+    """XLA:CPU op time per train step by op kind (_common.xla_op_times)."""
+    def run():
+        for _ in range(calls):
+            out = fn(*args)
+        jax.block_until_ready(out)
+    _, kinds = _common.xla_op_times(run)
+    return {k: v / calls / steps_per_call for k, v in kinds.items()}
 
 
 def hlo_counts(compiled_text):

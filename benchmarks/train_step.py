@@ -1,6 +1,6 @@
 """One model family's train step: segen_jax against the same network in PyTorch eager.
 
-    python -m benchmarks.train_step --model fcn8s [--batch 32] [--quick] [--save]
+    python -m benchmarks.train_step --model fcn8s [--batch 32] [--quick] [--torch-compile] [--save]
     (models: classifier, tinyfcn, fcn8s, deeplabv3, deeplabv3plus)
 
 prints one JSON line,

@@ -1,7 +1,7 @@
 """The VAE train step of segen_jax against the same network and the same step in PyTorch
 eager, in one process.
 
-    python -m benchmarks.vae_step [--batch 64] [--quick] [--save]
+    python -m benchmarks.vae_step [--batch 64] [--quick] [--torch-compile] [--save]
 
 prints one JSON line {"model": "vae", "batch": ..., "segen_img_s": ..., "torch_img_s": ...,
 "ratio": segen/torch, ...} (and the same as steps/s). segen is `recipes.RECIPES["vae"]`'s step
@@ -9,7 +9,7 @@ prints one JSON line {"model": "vae", "batch": ..., "segen_img_s": ..., "torch_i
 binarisation of the batch, one reparameterised z, loss = KL − mean Bernoulli log-likelihood, Adam with the cosine schedule,
 state donated); torch is its twin below, drawing its own binarisation and ε every step too,
 NCHW and channels_last, the faster one counted. Timing: the median of windows interleaved
-round-robin over the three after warm-up (`--quick`: 3 windows of 0.5 s; default: 7 of 1 s).
+round-robin over the three (four with --torch-compile) after warm-up (`--quick`: 3 windows of 0.5 s; default: 7 of 1 s).
 
 Same maths, checked before timing: equal parameter counts; with the JAX parameters copied into
 PyTorch, equal logits for the same binarised digits and ε; and with the binarisation and ε that
