@@ -7,8 +7,10 @@ prints one JSON line {"model": "dcgan", "batch": ..., "segen_steps_s": ..., "tor
 ..., "ratio": segen/torch, ...}. segen is `recipes.RECIPES["dcgan"]`'s step (gan_step,
 non-saturating loss, Adam 2e-4 with β = (0.5, 0.999), state donated, the discriminator's
 passes in parts="auto"); `segen_parts1_steps_s` is the same step with the batch kept whole
-(parts=1), the row that justifies the parts; torch is its twin below, NCHW and channels_last,
-the faster one counted.
+(parts=1), the row that justifies the parts; `segen_xla_defaults_steps_s` the same step
+compiled with XLA's default options (compiler_options=None: YNNPACK convolutions), the row that
+justifies `train.CPU_OPTIONS`; torch is its twin below, NCHW and channels_last, the faster one
+counted.
 
 Same maths, checked before timing: equal parameter counts; with the JAX parameters copied into
 PyTorch and the noise that the JAX step draws from its key fed to PyTorch, the discriminator
@@ -196,7 +198,18 @@ def measure(batch, *, repeats, window, torch_compile=False):
                                                     jnp.asarray(batches[i % len(batches)]))
         jax.block_until_ready((metrics["d_loss"], whole["state"]))
 
-    runs = {"segen": segen_run, "segen_parts1": segen_parts1_run}
+    defaults = {"step": gan_step(graphdef, "non-saturating", latent_dim=GAN_LATENT, parts="auto",
+                                 compiler_options=None),
+                "state": jax.tree.map(jnp.copy, snapshot)}
+
+    def segen_xla_defaults_run(n):    # the same step compiled with XLA's default options
+        for i in range(n):
+            defaults["state"], metrics = defaults["step"](defaults["state"],
+                                                          jnp.asarray(batches[i % len(batches)]))
+        jax.block_until_ready((metrics["d_loss"], defaults["state"]))
+
+    runs = {"segen": segen_run, "segen_parts1": segen_parts1_run,
+            "segen_xla_defaults": segen_xla_defaults_run}
     for channels_last in (False, True):
         g_twin, d_twin = torch_dcgan(torch)
         runs["torch_cl" if channels_last else "torch_nchw"] = TorchGANStep(
@@ -217,6 +230,7 @@ def measure(batch, *, repeats, window, torch_compile=False):
         "segen_steps_s": round(rate["segen"], 2), "torch_steps_s": round(best, 2),
         "segen_parts": default_parts(batch),     # gan_step's "auto" for pack 1, D without batch norm
         "segen_parts1_steps_s": round(rate["segen_parts1"], 2),
+        "segen_xla_defaults_steps_s": round(rate["segen_xla_defaults"], 2),
         "ratio": round(rate["segen"] / best, 3),
         "torch_nchw_steps_s": round(rate["torch_nchw"], 2),
         "torch_channels_last_steps_s": round(rate["torch_cl"], 2),

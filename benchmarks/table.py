@@ -28,6 +28,8 @@ def markdown(results) -> str:
              (f"{r['segen_parts1_img_s']:.0f} (parts {r['segen_parts']}: "
               f"{r['segen_img_s'] / r['segen_parts1_img_s']:.2f}x)" if r["segen_parts"] > 1
               else "— (parts 1: the same step)"),
+             (f"{r['segen_xla_defaults_img_s']:.0f}" if r.get("segen_xla_defaults_img_s")
+              else "not run"),
              f"{r['torch_nchw_img_s']:.0f}", f"{r['torch_channels_last_img_s']:.0f}",
              f"{r['keras_jax_img_s']:.0f}" if r.get("keras_jax_img_s") else "n/a",
              compiled(r),
@@ -35,6 +37,7 @@ def markdown(results) -> str:
              f"{r['jax_peak_rss_mb']:.0f}", "not measured"]
             for r in results]
     header = ["model", "batch", "parameters", "segen_jax img/s", "batch kept whole img/s",
+              "XLA's default options img/s",
               "torch NCHW img/s", "torch channels_last img/s", "Keras 3 (JAX) img/s",
               "torch.compile img/s (segen ÷ it)", "ratio (÷ best torch eager)",
               "÷ torch NCHW", "compile s (batch whole)", "JAX peak RSS MiB", "GPU"]

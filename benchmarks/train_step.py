@@ -8,7 +8,9 @@ prints one JSON line,
 where segen is the library's step (`segen_jax.train.nnx_step`, state donated, `parts="auto"`)
 and torch the faster of PyTorch eager NCHW and channels_last, both with Adam(1e-3) and the mean
 softmax cross-entropy (per pixel for the segmenters). Extra keys: the library's step with the
-batch kept whole (`segen_parts1_img_s`, the row that justifies `parts="auto"`), each PyTorch
+batch kept whole (`segen_parts1_img_s`, the row that justifies `parts="auto"`), the library's
+step compiled with XLA's default options (`segen_xla_defaults_img_s`, YNNPACK convolutions: the
+row that justifies `compiler_options="auto"`, `train.CPU_OPTIONS`), each PyTorch
 layout, Keras 3 on the JAX backend for FCN-8s when keras is installed (`keras_jax_img_s`,
 `model.train_on_batch`; equal parameter count, logits and initial loss), the compile time (building the model and state, then the first call: trace, compile,
 one step; also with parts=1), the peak resident memory of
@@ -108,14 +110,16 @@ def cross_entropy(model, batch, key):
 
 
 class JaxStep:
-    """The library's step on a fresh model: nnx_state + Adam(1e-3) + nnx_step(parts=...)."""
+    """The library's step on a fresh model: nnx_state + Adam(1e-3) + nnx_step(parts=...,
+    compiler_options=...)."""
 
-    def __init__(self, make_model, batches, parts):
+    def __init__(self, make_model, batches, parts, compiler_options="auto"):
         self.model = make_model()
         optimizer = nnx.Optimizer(self.model, optax.adam(1e-3), wrt=nnx.Param)
         self.graphdef, self.state = nnx_state(self.model, optimizer, seed=0)
         self.state = jax.tree.map(jnp.copy, self.state)   # the step donates; keep self.model
-        self.step = nnx_step(self.graphdef, cross_entropy, parts=parts)
+        self.step = nnx_step(self.graphdef, cross_entropy, parts=parts,
+                             compiler_options=compiler_options)
         self.batches, self.calls = batches, 0
 
     def run(self, n):
@@ -154,6 +158,8 @@ def measure(name, batch, *, repeats, window, parts="auto", torch_compile=False):
     whole = JaxStep(make_model, jax_batches, 1)
     whole.run(1)
     compile_parts1_s = time.perf_counter() - start
+    xla_defaults = JaxStep(make_model, jax_batches, parts, compiler_options=None)
+    xla_defaults.run(1)
     jax_losses = [float(first["loss"])] + [float(library.run(1)["loss"])
                                             for _ in range(CHECK_STEPS - 1)]
     jax_peak = _rss_mb("VmHWM")
@@ -177,7 +183,8 @@ def measure(name, batch, *, repeats, window, parts="auto", torch_compile=False):
     loss_diff = float(np.abs(np.array(torch_losses) - np.array(jax_losses)).max())
     assert loss_diff <= CHECK_TOL, f"{name}: losses {torch_losses} vs JAX {jax_losses}"
 
-    runs = {"segen": library.run, "segen_parts1": whole.run}
+    runs = {"segen": library.run, "segen_parts1": whole.run,
+            "segen_xla_defaults": xla_defaults.run}
     keras_check = None
     if name in KERAS_TWINS and keras_twins.load_keras() is not None:
         keras = keras_twins.load_keras()
@@ -222,6 +229,7 @@ def measure(name, batch, *, repeats, window, parts="auto", torch_compile=False):
         "ratio": round(img_s["segen"] / torch_best, 3),
         "segen_parts": parts,
         "segen_parts1_img_s": round(img_s["segen_parts1"], 1),
+        "segen_xla_defaults_img_s": round(img_s["segen_xla_defaults"], 1),
         "torch_nchw_img_s": round(img_s["torch_nchw"], 1),
         "torch_channels_last_img_s": round(img_s["torch_cl"], 1),
         "ratio_vs_torch_nchw": round(img_s["segen"] / img_s["torch_nchw"], 3),

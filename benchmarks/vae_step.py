@@ -5,11 +5,13 @@ eager, in one process.
 
 prints one JSON line {"model": "vae", "batch": ..., "segen_img_s": ..., "torch_img_s": ...,
 "ratio": segen/torch, ...} (and the same as steps/s). segen is `recipes.RECIPES["vae"]`'s step
-(`nnx_step(parts="auto")` on `recipes.vae_loss`: digits shifted by up to 1 pixel, dynamic
+(`nnx_step(parts="auto", compiler_options=None)` on `recipes.vae_loss`: digits shifted by up to 1 pixel, dynamic
 binarisation of the batch, one reparameterised z, loss = KL − mean Bernoulli log-likelihood, Adam with the cosine schedule,
-state donated); torch is its twin below, drawing its own binarisation and ε every step too,
+state donated); `segen_cpu_options_steps_s` is the same step compiled with
+`train.CPU_OPTIONS` (compiler_options="auto", what the other families use on a CPU), the row
+that justifies the VAE's exception; torch is its twin below, drawing its own binarisation and ε every step too,
 NCHW and channels_last, the faster one counted. Timing: the median of windows interleaved
-round-robin over the three (four with --torch-compile) after warm-up (`--quick`: 3 windows of 0.5 s; default: 7 of 1 s).
+round-robin over the four (five with --torch-compile) after warm-up (`--quick`: 3 windows of 0.5 s; default: 7 of 1 s).
 
 Same maths, checked before timing: equal parameter counts; with the JAX parameters copied into
 PyTorch, equal logits for the same binarised digits and ε; and with the binarisation and ε that
@@ -28,8 +30,8 @@ from flax import nnx
 from benchmarks import _common
 from segen_jax import data, losses
 from segen_jax.models.classifier import random_shift
-from segen_jax.recipes import RECIPES, VAE_LATENT, VAE_SHIFT
-from segen_jax.train import default_parts, nnx_model
+from segen_jax.recipes import RECIPES, VAE_LATENT, VAE_SHIFT, vae_loss
+from segen_jax.train import default_parts, nnx_model, nnx_step
 
 CHECK_STEPS = 3
 LOGITS_TOL = 1e-4
@@ -214,7 +216,15 @@ def measure(batch, *, repeats, window, torch_compile=False):
             state, metrics = step(state, jnp.asarray(batches[i % len(batches)]))
         jax.block_until_ready((metrics["loss"], state))
 
-    runs = {"segen": segen_run}
+    cpu = {"step": nnx_step(graphdef, vae_loss, parts="auto", compiler_options="auto"),
+           "state": jax.tree.map(jnp.copy, snapshot)}
+
+    def segen_cpu_options_run(n):     # the same step with train.CPU_OPTIONS on a CPU
+        for i in range(n):
+            cpu["state"], metrics = cpu["step"](cpu["state"], jnp.asarray(batches[i % len(batches)]))
+        jax.block_until_ready((metrics["loss"], cpu["state"]))
+
+    runs = {"segen": segen_run, "segen_cpu_options": segen_cpu_options_run}
     for channels_last in (False, True):
         runs["torch_cl" if channels_last else "torch_nchw"] = TorchVAEStep(
             torch, torch_vae(torch), batches, channels_last=channels_last, lr=lr, steps=total).run
@@ -234,6 +244,7 @@ def measure(batch, *, repeats, window, torch_compile=False):
         "segen_img_s": round(batch * rate["segen"], 1), "torch_img_s": round(batch * best, 1),
         "ratio": round(rate["segen"] / best, 3),
         "segen_steps_s": round(rate["segen"], 2), "torch_steps_s": round(best, 2),
+        "segen_cpu_options_steps_s": round(rate["segen_cpu_options"], 2),
         "torch_nchw_steps_s": round(rate["torch_nchw"], 2),
         "torch_channels_last_steps_s": round(rate["torch_cl"], 2),
         **_common.compile_columns(rate, compiled, unit="steps_s"),

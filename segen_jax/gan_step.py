@@ -42,7 +42,7 @@ from flax import nnx
 
 from segen_jax import losses
 from segen_jax.models.gan import pack_samples
-from segen_jax.train import default_parts
+from segen_jax.train import default_parts, xla_options
 
 GP_WEIGHT = 10.0
 
@@ -82,12 +82,12 @@ def gan_models(graphdef, state):
 
 
 def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
-             gp_weight=GP_WEIGHT, parts=1):
+             gp_weight=GP_WEIGHT, parts=1, compiler_options="auto"):
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
     statistics (its penalty is per example). gp_weight: λ of "wgan-gp" (Gulrajani et al. use
     10 for images and 0.1 in their 2-D toy experiments). parts: an int P >= 1 or "auto"
-    (module docstring)."""
+    (module docstring). compiler_options: "auto", None or a dict, as in train.nnx_step."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
     for name, value in (("latent_dim", latent_dim), ("n_critic", n_critic), ("pack", pack)):
@@ -104,7 +104,8 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
     group = (lambda x: pack_samples(x.reshape(x.shape[0], -1), pack)) if pack > 1 else (
         lambda x: x)
 
-    @functools.partial(jax.jit, donate_argnums=0)
+    @functools.partial(jax.jit, donate_argnums=0,
+                       compiler_options=xla_options("gan_step", compiler_options))
     def step(state, real):
         size = real.shape[0]
         if size % n_critic or (size // n_critic) % pack:

@@ -44,17 +44,19 @@ class Recipe:
         return fn(nnx_model(graphdef, state))
 
 
-def adam_cosine(model_fn, loss_fn):
+def adam_cosine(model_fn, loss_fn, *, compiler_options="auto"):
     """build(seed, lr, steps) for model_fn(rngs): Adam with a cosine decay of the learning rate
     from lr to 0.05·lr over `steps`, then 0.05·lr (so a run resumed past `steps` still learns);
-    the step is `nnx_step(..., parts="auto")`, which on a CPU cuts batches of 16 or more into
-    parts that run side by side (1.25-1.6x faster on 2 cores, benchmarks/README.md)."""
+    the step is `nnx_step(..., parts="auto", compiler_options=compiler_options)`, which on a CPU
+    cuts batches of 16 or more into parts that run side by side (1.25-1.6x faster on 2 cores,
+    benchmarks/README.md)."""
     def build(seed: int, lr: float, steps: int):
         model = model_fn(nnx.Rngs(seed))
         schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
         optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
         graphdef, state = nnx_state(model, optimizer, seed=seed)
-        return graphdef, state, nnx_step(graphdef, loss_fn, parts="auto")
+        return graphdef, state, nnx_step(graphdef, loss_fn, parts="auto",
+                                         compiler_options=compiler_options)
     return build
 
 
@@ -380,8 +382,11 @@ RECIPES = {
     # β = (0.5, 0.9), 5 critic updates per generator update, λ = 10.
     "dcgan": _gan_recipe("non-saturating", 1, (0.5, 0.999), 2e-4, parts="auto"),
     "wgan-gp": _gan_recipe("wgan-gp", 5, (0.5, 0.9), 1e-4),
+    # The VAE keeps XLA's default CPU options (YNNPACK convolutions): in 8 parts of 8 they ran
+    # its step 1.5x faster than train.CPU_OPTIONS (benchmarks/RESULTS_xla_cpu.md).
     "vae": Recipe(lambda rngs: VAE(VAE_LATENT, rngs=rngs),
-                  adam_cosine(lambda rngs: VAE(VAE_LATENT, rngs=rngs), vae_loss), vae_batches,
+                  adam_cosine(lambda rngs: VAE(VAE_LATENT, rngs=rngs), vae_loss,
+                              compiler_options=None), vae_batches,
                   evaluate_vae, defaults={"steps": 15000, "batch_size": 64, "lr": 3e-3},
                   sample=sample_vae,
                   evaluate_while_training=functools.partial(evaluate_vae, k=10, n=500)),

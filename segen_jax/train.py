@@ -68,6 +68,23 @@ def default_parts(batch_size: int) -> int:
     return 1
 
 
+# XLA:CPU's YNNPACK fusions, by default given both the matrix products and the convolutions,
+# keep only the products: XLA's own convolutions then run (benchmarks/RESULTS_xla_cpu.md).
+CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+
+
+def xla_options(fn, choice):
+    """The `compiler_options` of a train step's jax.jit: "auto" gives CPU_OPTIONS on the CPU
+    backend and None (XLA's defaults) elsewhere; None gives XLA's defaults everywhere; a dict
+    is passed to jax.jit as it is."""
+    if choice == "auto":
+        return dict(CPU_OPTIONS) if jax.default_backend() == "cpu" else None
+    if choice is None or isinstance(choice, dict):
+        return choice
+    raise ValueError(f"{fn}: compiler_options must be 'auto', None or a dict of XLA options, "
+                     f"got {choice!r}")
+
+
 def _split(fn, batch, parts):
     size = jax.tree.leaves(batch)[0].shape[0]
     if size % parts:
@@ -76,7 +93,7 @@ def _split(fn, batch, parts):
             for i in range(parts)]
 
 
-def nnx_step(graphdef, loss_fn, *, parts=1):
+def nnx_step(graphdef, loss_fn, *, parts=1, compiler_options="auto"):
     """The compiled train step for `nnx_state`'s state.
 
     loss_fn(model, batch, key) -> (loss, metrics dict). The step splits the state's key,
@@ -104,7 +121,8 @@ def nnx_step(graphdef, loss_fn, *, parts=1):
         raise ValueError(f"nnx_step: parts must be 'auto' or an int >= 1, got {parts!r}")
     parts = parts if parts == "auto" else int(parts)
 
-    @functools.partial(jax.jit, donate_argnums=0)
+    @functools.partial(jax.jit, donate_argnums=0,
+                       compiler_options=xla_options("nnx_step", compiler_options))
     def step(state, batch):
         model, optimizer = nnx.merge(graphdef, state["nnx"])
         key, subkey = jax.random.split(state["key"])

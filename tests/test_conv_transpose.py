@@ -101,10 +101,17 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(case):
        st.integers(1, 3), st.data())
 def test_output_padding_picks_which_input_size_conv2d_came_from(n, k, s, p, d, data):
     """conv2d maps every n in a block of s sizes to the same output size m; transposed
-    convolution with output_padding 0 … s − 1 returns each of them."""
+    convolution with output_padding 0 … s − 1 returns each of them. When the padding reaches
+    further than the kernel (e.g. n = 1, k = 1, s = 3, p = 1), output_padding 0 would give
+    fewer than 1 pixel, which is an error; the output_padding that gives n still works."""
     assume(d * (k - 1) + 1 <= n + 2 * p)
     m = conv_output_size(n, k, stride=s, padding=p, dilation=d)
-    first = transposed_output_size(m, k, stride=s, padding=p, dilation=d)
+    first = (m - 1) * s - 2 * p + d * (k - 1) + 1       # the size at output_padding 0
+    if first >= 1:
+        assert transposed_output_size(m, k, stride=s, padding=p, dilation=d) == first
+    else:
+        with pytest.raises(ValueError, match="padding .* is too large"):
+            transposed_output_size(m, k, stride=s, padding=p, dilation=d)
     assert first <= n < first + s
     op = n - first
     assert transposed_output_size(m, k, stride=s, padding=p, output_padding=op, dilation=d) == n

@@ -130,6 +130,7 @@ def test_batch_norm_in_the_discriminator_is_refused(loss, parts, match):
     ({"parts": 0}, r"parts must be 'auto' or an int >= 1, got 0"),
     ({"parts": True}, r"parts must be 'auto' or an int >= 1, got True"),
     ({"parts": "8"}, r"parts must be 'auto' or an int >= 1, got '8'"),
+    ({"compiler_options": "fast"}, r"gan_step: compiler_options must be 'auto', None or a dict"),
 ])
 def test_gan_step_errors(kwargs, match):
     graphdef, _ = toy_state()

@@ -10,7 +10,8 @@ from flax import nnx
 
 from segen_jax import checkpoint
 from segen_jax.data import batches
-from segen_jax.train import TrainingDiverged, nnx_model, nnx_state, nnx_step, train
+from segen_jax.train import (CPU_OPTIONS, TrainingDiverged, nnx_model, nnx_state, nnx_step, train,
+                             xla_options)
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(96, 6)).astype(np.float32)
@@ -267,3 +268,63 @@ def test_parts_must_divide_the_batch():
     graphdef, state, _ = setup()
     with pytest.raises(ValueError, match=r"parts=3 must divide the batch size, got a batch of 32"):
         nnx_step(graphdef, _plain_loss, parts=3)(state, (X[:32], Y[:32]))
+
+
+class TinyConv(nnx.Module):
+    def __init__(self, *, rngs):
+        self.a = nnx.Conv(1, 4, (3, 3), padding="SAME", rngs=rngs)
+        self.b = nnx.Conv(4, 8, (3, 3), strides=2, padding="SAME", rngs=rngs)
+        self.out = nnx.Linear(4 * 4 * 8, 2, rngs=rngs)
+
+    def __call__(self, x):
+        x = jax.nn.relu(self.b(jax.nn.relu(self.a(x))))
+        return self.out(x.reshape(x.shape[0], -1))
+
+
+def _conv_loss(model, batch, key):
+    x, y = batch
+    return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean(), {}
+
+
+def test_cpu_options_leave_the_maths_of_a_conv_net_step_unchanged():
+    # The same three Adam steps compiled with train.CPU_OPTIONS ("auto" on a CPU) and with
+    # XLA's defaults (None): the options choose kernels, not the computation.
+    images = RNG.normal(size=(3, 16, 8, 8, 1)).astype(np.float32)
+    labels = (images.mean(axis=(2, 3, 4)) > 0).astype(np.int32)
+    runs = []
+    for options in ("auto", None):
+        model = TinyConv(rngs=nnx.Rngs(0))
+        graphdef, state = nnx_state(model, nnx.Optimizer(model, optax.adam(0.01), wrt=nnx.Param))
+        step = nnx_step(graphdef, _conv_loss, compiler_options=options)
+        losses = []
+        for x, y in zip(images, labels):
+            state, metrics = step(state, (x, y))
+            losses.append(float(metrics["loss"]))
+        runs.append((losses, jax.tree.leaves(nnx.state(nnx_model(graphdef, state), nnx.Param))))
+    (losses_a, params_a), (losses_b, params_b) = runs
+    np.testing.assert_allclose(losses_a, losses_b, rtol=1e-5)
+    for a, b in zip(params_a, params_b):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_compiler_options_reach_the_compiler():
+    graphdef, state, _ = setup()
+    step = nnx_step(graphdef, _plain_loss, compiler_options={"xla_no_such_option": True})
+    with pytest.raises(Exception, match="xla_no_such_option"):
+        step(state, (X[:16], Y[:16]))
+
+
+def test_xla_options_per_backend(monkeypatch):
+    options = {"xla_cpu_enable_fast_math": False}
+    assert xla_options("f", None) is None and xla_options("f", options) is options
+    assert xla_options("f", "auto") == CPU_OPTIONS          # the tests run on the CPU
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert xla_options("f", "auto") is None
+
+
+@pytest.mark.parametrize("options", ["fast", 1, ["xla_cpu_enable_fast_math"]])
+def test_bad_compiler_options(options):
+    graphdef, _, _ = setup()
+    with pytest.raises(ValueError, match=r"nnx_step: compiler_options must be 'auto', None or a "
+                                         r"dict of XLA options, got"):
+        nnx_step(graphdef, _plain_loss, compiler_options=options)
