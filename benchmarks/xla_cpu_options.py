@@ -1,5 +1,7 @@
-"""XLA:CPU's YNNPACK fusions on and off: one convolution's forward and forward+backward, and the
-VAE's layers, under three compiler options, in one process.
+"""XLA:CPU's YNNPACK fusions on and off: single layers of the course's models, forward and
+forward+backward, under three compiler options, in one process. The convolutions are XLA's
+(`lax.conv_general_dilated`, what nnx.Conv calls); `ops.conv_transpose2d` (the library's
+transposed convolution, ConvTranspose) is written with einsums, i.e. matrix products.
 
   defaults    compiler_options=None: XLA's defaults (jaxlib 0.10.2 hands matrix products and
               convolutions to YNNPACK)
@@ -33,16 +35,24 @@ OPTIONS = {"defaults": None, "cpu_options": CPU_OPTIONS,
 TOL = 1e-4
 CASES = [  # name, f(x, w), x shape, w shape
     ("FCN block: conv 3x3 64→64, batch 32 of 32x32",
-     lambda x, w: ops.conv2d(x, w, padding="SAME"), (32, 32, 32, 64), (3, 3, 64, 64)),
+     lambda x, w: _conv(x, w, 1, "SAME"), (32, 32, 32, 64), (3, 3, 64, 64)),
+    ("FCN-8s block 1: conv 3x3 16→16, batch 4 of 64x64",
+     lambda x, w: _conv(x, w, 1, "SAME"), (4, 64, 64, 16), (3, 3, 16, 16)),
     ("DCGAN D: conv 4x4/2 32→64, batch 64 of 14x14",
-     lambda x, w: ops.conv2d(x, w, stride=2, padding=1), (64, 14, 14, 32), (4, 4, 32, 64)),
+     lambda x, w: _conv(x, w, 2, ((1, 1), (1, 1))), (64, 14, 14, 32), (4, 4, 32, 64)),
     ("VAE encoder: conv 3x3/2 32→64, batch 8 of 14x14 (one of 8 parts)",
-     lambda x, w: ops.conv2d(x, w, stride=2, padding="SAME"), (8, 14, 14, 32), (3, 3, 32, 64)),
-    ("VAE decoder: transposed conv 4x4/2 64→32, batch 8 of 7x7 (one of 8 parts)",
+     lambda x, w: _conv(x, w, 2, "SAME"), (8, 14, 14, 32), (3, 3, 32, 64)),
+    ("VAE decoder: ops.conv_transpose2d 4x4/2 64→32 (einsums), batch 8 of 7x7",
      lambda x, w: ops.conv_transpose2d(x, w, stride=2, padding=1), (8, 7, 7, 64),
      (4, 4, 32, 64)),
     ("VAE dense 3136→64, batch 8", lambda x, w: x @ w, (8, 3136), (3136, 64)),
 ]
+
+
+def _conv(x, w, stride, padding):
+    """What nnx.Conv computes: XLA's convolution, NHWC / HWIO."""
+    return jax.lax.conv_general_dilated(x, w, (stride, stride), padding,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def _cpu_s():

@@ -55,8 +55,11 @@ def default_parts(batch_size: int) -> int:
     thread pool, but runs many single ops of a conv net's backward pass on one thread; with
     the batch in parts, the parts' forward and backward passes are independent chains that
     keep every core busy. Measured on 2 cores (benchmarks/README.md, "Train step per
-    family"): 1.58x for the classifier at batch 64, 1.41x for TinyFCN and 1.25x for FCN-8s at
-    batch 32. Parts that are too small lose: at batch 4, 4 parts of 1 ran FCN-8s at 111
+    family"): with XLA's default options (YNNPACK convolutions) 1.58x for the classifier at
+    batch 64, 1.41x for TinyFCN and 1.25x for FCN-8s at batch 32; with CPU_OPTIONS, whose
+    convolutions use both cores by themselves, 1.13x for TinyFCN, 1.08x for FCN-8s and 1.11x
+    for DeepLabV3+ at batch 32, and 1.5x for the VAE (which keeps XLA's defaults). Parts that
+    are too small lose: at batch 4, 4 parts of 1 ran FCN-8s at 111
     against 133 img/s (`python -m benchmarks.train_step --model fcn8s --batch 4 --parts 4
     --quick`), hence MIN_PART.
     """
@@ -68,8 +71,11 @@ def default_parts(batch_size: int) -> int:
     return 1
 
 
-# XLA:CPU's YNNPACK fusions, by default given both the matrix products and the convolutions,
-# keep only the products: XLA's own convolutions then run (benchmarks/RESULTS_xla_cpu.md).
+# XLA:CPU's YNNPACK fusions, which jaxlib 0.10.2 gives both the matrix products and the
+# convolutions, keep only the products: XLA's own convolutions then run, on every core. One
+# 3x3 64→64 convolution's forward and backward pass took 70.7 ms with this against 932.8 ms
+# (1.94 against 1.01 threads busy); whole train steps ran 1.06-1.37x faster, the VAE's 0.65x
+# (it keeps the defaults). benchmarks/RESULTS_xla_cpu.md has the measurements.
 CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
 
@@ -115,6 +121,10 @@ def nnx_step(graphdef, loss_fn, *, parts=1, compiler_options="auto"):
     P = 1 keeps every machine on the same path. Models with batch statistics (`nnx.BatchStat`,
     batch norm) use P = 1 under "auto" and refuse P > 1, since statistics over a part are not
     those over the batch.
+
+    compiler_options: "auto" (CPU_OPTIONS on the CPU backend, XLA's defaults elsewhere), None
+    (XLA's defaults everywhere) or a dict of XLA options for jax.jit; they choose the kernels,
+    not the computation (`xla_options`).
     """
     if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
                             or parts < 1):
