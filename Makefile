@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.gan_step --torch-compile --save
 	$(PY) -m benchmarks.vae_step --torch-compile --save
 	$(PY) -m benchmarks.table --write
+	$(PY) -m benchmarks.xla_cpu_options
 	$(PY) -m benchmarks.scan_vs_loop
 	$(PY) -m benchmarks.step_variants
 	$(PY) -m benchmarks.classifier_vs_torch
