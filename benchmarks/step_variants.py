@@ -15,7 +15,8 @@ Variants:
   a'. the same with nnx.jit(graph=False) ("tree mode", flax >= 0.12), for reference
   b.  nnx.cached_partial(step_a, model, optimizer)(x, y)
   c.  jax.jit over split state, state donated, nnx.merge inside
-  d.  segen_jax.train.nnx_step (c plus a PRNG key split and a gradient-norm metric)
+  d.  segen_jax.train.nnx_step (c plus a PRNG key split and a gradient-norm metric), with
+      compiler_options=None (XLA's defaults, like a-c)
 
     python -m benchmarks.step_variants [--repeats 7] [--window 0.75] [--models classifier,mlp]
 """
@@ -156,7 +157,10 @@ class LibraryStep(SplitJit):
 
     def __init__(self, make_model):
         graphdef, self.state = nnx_state(*make_model(), seed=0)
-        self.step = nnx_step(graphdef, lambda model, batch, key: (loss_fn(model, *batch), {}))
+        # XLA's default options, as the other variants' plain jits (train.CPU_OPTIONS has its
+        # own row in train_step.py)
+        self.step = nnx_step(graphdef, lambda model, batch, key: (loss_fn(model, *batch), {}),
+                             compiler_options=None)
 
     def __call__(self, x, y):
         self.state, metrics = self.step(self.state, (x, y))

@@ -14,12 +14,13 @@ gradients are checked against the defaults' (relative difference <= TOL). "threa
 process's CPU time over the wall time of the windows: how many cores the op kept busy.
 Timing: _common's interleaved windows, median.
 
-    python -m benchmarks.xla_cpu_options [--repeats 5] [--window 0.5]
+    python -m benchmarks.xla_cpu_options [--repeats 5] [--window 0.5] [--write]
 
-Results and what the library does with them: RESULTS_xla_cpu.md.
+Results and what the library does with them: RESULTS_xla_cpu.md (--write puts the table there,
+between its <!-- xla-cpu-options results --> markers).
 """
 import argparse
-import resource
+import pathlib
 import time
 
 import jax
@@ -33,6 +34,8 @@ from segen_jax.train import CPU_OPTIONS
 OPTIONS = {"defaults": None, "cpu_options": CPU_OPTIONS,
            "none": {"xla_cpu_experimental_ynn_fusion_type": ""}}
 TOL = 1e-4
+RESULTS = pathlib.Path(__file__).parent / "RESULTS_xla_cpu.md"
+BEGIN, END = "<!-- xla-cpu-options results -->", "<!-- end of xla-cpu-options results -->"
 CASES = [  # name, f(x, w), x shape, w shape
     ("FCN block: conv 3x3 64→64, batch 32 of 32x32",
      lambda x, w: _conv(x, w, 1, "SAME"), (32, 32, 32, 64), (3, 3, 64, 64)),
@@ -53,11 +56,6 @@ def _conv(x, w, stride, padding):
     """What nnx.Conv computes: XLA's convolution, NHWC / HWIO."""
     return jax.lax.conv_general_dilated(x, w, (stride, stride), padding,
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def _cpu_s():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _runner(fn, x, w):
@@ -89,11 +87,11 @@ def measure(repeats, window):
             _check(f"{name} {what}", {o: fn(x, w) for o, fn in fns.items()})
             runs = {o: _runner(fn, x, w) for o, fn in fns.items()}
             steps = {o: _common.calibrate(r, target_s=window, minimum=2) for o, r in runs.items()}
-            per, threads = {o: [] for o in runs}, {}
+            threads = {}
             for o, run in runs.items():           # threads: one window each, alone
-                t, c = time.perf_counter(), _cpu_s()
+                t, c = time.perf_counter(), _common._cpu_seconds()[1]
                 run(steps[o])
-                threads[o] = (_cpu_s() - c) / (time.perf_counter() - t)
+                threads[o] = (_common._cpu_seconds()[1] - c) / (time.perf_counter() - t)
             per = _common.interleaved_windows(runs, steps, repeats=repeats)
             ms = {o: 1e3 * _common.median(v) for o, v in per.items()}
             rows.append([name, what, *(f"{ms[o]:.2f} ({threads[o]:.1f})" for o in OPTIONS),
@@ -105,16 +103,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--window", type=float, default=0.5)
+    parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     _common.load_now()
     rows = measure(args.repeats, args.window)
     header = ["case", "pass", "defaults ms (threads)", "cpu_options ms (threads)",
               "none ms (threads)", "cpu_options speed-up"]
-    print(_common.environment())
-    print()
-    print(_common.table(header, rows))
-    print()
-    print(_common.load_now())
+    text = "\n\n".join([_common.environment(), _common.table(header, rows), _common.load_now()])
+    print(text)
+    if args.write:
+        head, rest = RESULTS.read_text().split(BEGIN, 1)
+        RESULTS.write_text(head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1])
     return 0
 
 

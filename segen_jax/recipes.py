@@ -48,8 +48,8 @@ def adam_cosine(model_fn, loss_fn, *, compiler_options="auto"):
     """build(seed, lr, steps) for model_fn(rngs): Adam with a cosine decay of the learning rate
     from lr to 0.05·lr over `steps`, then 0.05·lr (so a run resumed past `steps` still learns);
     the step is `nnx_step(..., parts="auto", compiler_options=compiler_options)`, which on a CPU
-    cuts batches of 16 or more into parts that run side by side (1.25-1.6x faster on 2 cores,
-    benchmarks/README.md)."""
+    cuts batches of 16 or more into parts that run side by side (1.00-1.13x faster on 2 cores
+    with train.CPU_OPTIONS, 1.25-1.6x with XLA's defaults; benchmarks/README.md)."""
     def build(seed: int, lr: float, steps: int):
         model = model_fn(nnx.Rngs(seed))
         schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)

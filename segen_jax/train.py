@@ -57,8 +57,9 @@ def default_parts(batch_size: int) -> int:
     keep every core busy. Measured on 2 cores (benchmarks/README.md, "Train step per
     family"): with XLA's default options (YNNPACK convolutions) 1.58x for the classifier at
     batch 64, 1.41x for TinyFCN and 1.25x for FCN-8s at batch 32; with CPU_OPTIONS, whose
-    convolutions use both cores by themselves, 1.13x for TinyFCN, 1.08x for FCN-8s and 1.11x
-    for DeepLabV3+ at batch 32, and 1.5x for the VAE (which keeps XLA's defaults). Parts that
+    convolutions use both cores by themselves, 1.00x for the classifier at batch 64, 1.13x for
+    TinyFCN, 1.08x for FCN-8s and 1.11x for DeepLabV3+ at batch 32, and 1.5x for the VAE
+    (which keeps XLA's defaults). Parts that
     are too small lose: at batch 4, 4 parts of 1 ran FCN-8s at 111
     against 133 img/s (`python -m benchmarks.train_step --model fcn8s --batch 4 --parts 4
     --quick`), hence MIN_PART.
@@ -82,8 +83,9 @@ CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDI
 def xla_options(fn, choice):
     """The `compiler_options` of a train step's jax.jit: "auto" gives CPU_OPTIONS on the CPU
     backend and None (XLA's defaults) elsewhere; None gives XLA's defaults everywhere; a dict
-    is passed to jax.jit as it is."""
-    if choice == "auto":
+    is passed to jax.jit as it is. A step called inside another jax.jit is compiled as part of
+    that one, with its options (jax.jit uses the outermost function's)."""
+    if isinstance(choice, str) and choice == "auto":
         return dict(CPU_OPTIONS) if jax.default_backend() == "cpu" else None
     if choice is None or isinstance(choice, dict):
         return choice

@@ -286,6 +286,11 @@ def _conv_loss(model, batch, key):
     return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean(), {}
 
 
+CPU_ONLY = pytest.mark.skipif(jax.default_backend() != "cpu",
+                              reason="CPU_OPTIONS apply on the CPU backend only")
+
+
+@CPU_ONLY
 def test_cpu_options_leave_the_maths_of_a_conv_net_step_unchanged():
     # The same three Adam steps compiled with train.CPU_OPTIONS ("auto" on a CPU) and with
     # XLA's defaults (None): the options choose kernels, not the computation.
@@ -314,6 +319,7 @@ def test_compiler_options_reach_the_compiler():
         step(state, (X[:16], Y[:16]))
 
 
+@CPU_ONLY
 def test_xla_options_per_backend(monkeypatch):
     options = {"xla_cpu_enable_fast_math": False}
     assert xla_options("f", None) is None and xla_options("f", options) is options
@@ -322,7 +328,7 @@ def test_xla_options_per_backend(monkeypatch):
     assert xla_options("f", "auto") is None
 
 
-@pytest.mark.parametrize("options", ["fast", 1, ["xla_cpu_enable_fast_math"]])
+@pytest.mark.parametrize("options", ["fast", 1, ["xla_cpu_enable_fast_math"], np.zeros(2)])
 def test_bad_compiler_options(options):
     graphdef, _, _ = setup()
     with pytest.raises(ValueError, match=r"nnx_step: compiler_options must be 'auto', None or a "
