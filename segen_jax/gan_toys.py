@@ -169,8 +169,10 @@ def _programs(loss, steps, chunk, batch_size, pack, n_critic, lr, betas, lr_deca
         return graphdef, {**state, "key": step_key}
 
     graphdef, _ = build(jax.random.key(0))
+    # compiler_options=None: the step runs inside run_chunk's jit and scan, and jax.jit takes
+    # compiler options only at the top level (these MLPs have no convolutions to gain anyway)
     step = jax.vmap(gan_step(graphdef, loss, latent_dim=latent_dim, n_critic=n_critic,
-                             pack=pack, gp_weight=gp_weight))
+                             pack=pack, gp_weight=gp_weight, compiler_options=None))
 
     @jax.jit
     def init(keys):

@@ -83,8 +83,9 @@ CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDI
 def xla_options(fn, choice):
     """The `compiler_options` of a train step's jax.jit: "auto" gives CPU_OPTIONS on the CPU
     backend and None (XLA's defaults) elsewhere; None gives XLA's defaults everywhere; a dict
-    is passed to jax.jit as it is. A step called inside another jax.jit is compiled as part of
-    that one, with its options (jax.jit uses the outermost function's)."""
+    is passed to jax.jit as it is. jax.jit accepts options only at the top level: a step
+    called inside another jit or a lax.scan must be built with None (else JAX raises
+    "`compiler_options` can only be passed to top-level `jax.jit`"); the outer jit's apply."""
     if isinstance(choice, str) and choice == "auto":
         return dict(CPU_OPTIONS) if jax.default_backend() == "cpu" else None
     if choice is None or isinstance(choice, dict):
@@ -126,7 +127,7 @@ def nnx_step(graphdef, loss_fn, *, parts=1, compiler_options="auto"):
 
     compiler_options: "auto" (CPU_OPTIONS on the CPU backend, XLA's defaults elsewhere), None
     (XLA's defaults everywhere) or a dict of XLA options for jax.jit; they choose the kernels,
-    not the computation (`xla_options`).
+    not the computation (`xla_options`). A step called inside another jit or scan needs None.
     """
     if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
                             or parts < 1):

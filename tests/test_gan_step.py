@@ -269,3 +269,19 @@ def test_parts_with_packing_and_the_gradient_penalty():
     with pytest.raises(ValueError, match=r"parts=3 must divide the batch"):
         gan_step(graphdef, "non-saturating", latent_dim=2, pack=2, parts=3)(
             state, jnp.zeros((32, 2)))
+
+
+def test_a_step_inside_a_scan_needs_compiler_options_none():
+    # jax.jit takes compiler options only at the top level (gan_toys scans its steps)
+    graphdef, state = toy_state()
+    real = jax.random.normal(jax.random.key(0), (3, 16, 2))
+
+    def scanned(step):
+        return jax.jit(lambda s: jax.lax.scan(lambda c, x: (step(c, x)[0], None), s, real)[0])
+
+    states = scanned(gan_step(graphdef, "non-saturating", latent_dim=2,
+                              compiler_options=None))(jax.tree.map(jnp.copy, state))
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(states["nnx"]))
+    if jax.default_backend() == "cpu":
+        with pytest.raises(ValueError, match="can only be passed to top-level"):
+            scanned(gan_step(graphdef, "non-saturating", latent_dim=2))(state)
