@@ -285,3 +285,34 @@ def test_a_step_inside_a_scan_needs_compiler_options_none():
     if jax.default_backend() == "cpu":
         with pytest.raises(ValueError, match="can only be passed to top-level"):
             scanned(gan_step(graphdef, "non-saturating", latent_dim=2))(state)
+
+
+def test_gan_build_decays_the_learning_rate_along_a_cosine_when_asked():
+    """recipes.gan_build(cosine=True) over steps=1: the first update at lr, the next ones at
+    0.05·lr. Both builds take the same first step from the same state. In the second, D's
+    update starts from the same parameters, Adam moments and batch, so the cosine build moves
+    D exactly 0.05 times as far as the constant one; G's gradient is then taken through the
+    updated D, which differs between the builds, so G's ratio is only near 0.05."""
+    from segen_jax.recipes import gan_build
+    real = jnp.asarray(data.load_mnist("train")[0][:16])
+    leaves = lambda graphdef, state: [[np.asarray(p) for p in
+                                       jax.tree.leaves(nnx.state(m, nnx.Param))]
+                                      for m in gan_models(graphdef, state)]
+    moves = {}
+    for cosine in (False, True):
+        graphdef, state, step = gan_build("non-saturating", n_critic=1, betas=(0.5, 0.999),
+                                          cosine=cosine)(0, 1e-3, 1)
+        snapshots = [leaves(graphdef, state)]
+        for batch in (real[:8], real[8:]):
+            state, _ = step(state, batch)
+            snapshots.append(leaves(graphdef, state))
+        moves[cosine] = [[[b - a for a, b in zip(before[net], after[net])] for net in (0, 1)]
+                         for before, after in zip(snapshots, snapshots[1:])]
+    norm = lambda moves: np.sqrt(sum(float(np.sum(m.astype(np.float64) ** 2)) for m in moves))
+    for net in (0, 1):      # the first step: the same update, at lr
+        for constant_move, cosine_move in zip(moves[False][0][net], moves[True][0][net]):
+            np.testing.assert_allclose(cosine_move, constant_move, rtol=1e-5, atol=1e-9)
+        assert norm(moves[False][1][net]) > 0.5 * norm(moves[False][0][net])   # lr keeps moving
+    ratio = [norm(moves[True][1][net]) / norm(moves[False][1][net]) for net in (0, 1)]
+    assert ratio[1] == pytest.approx(0.05, rel=1e-4)       # D: same gradient, 0.05·lr
+    assert ratio[0] == pytest.approx(0.05, rel=0.1)        # G: through a different D
