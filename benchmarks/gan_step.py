@@ -169,7 +169,8 @@ def measure(batch, *, repeats, window, torch_compile=False):
         jax_losses.append((float(m["d_loss"]), float(m["g_loss"])))
 
     import torch
-    g_net, d_net = torch_dcgan(torch, jax_kink=True)
+    width = generator.width                           # the recipe's (64 for "dcgan")
+    g_net, d_net = torch_dcgan(torch, width, jax_kink=True)
     n_jax = sum(p.size for p in jax.tree.leaves(nnx.state((generator, discriminator), nnx.Param)))
     n_torch = sum(p.numel() for net in (g_net, d_net) for p in net.parameters())
     assert n_jax == n_torch, f"dcgan: {n_jax} parameters in JAX, {n_torch} in PyTorch"
@@ -211,11 +212,11 @@ def measure(batch, *, repeats, window, torch_compile=False):
     runs = {"segen": segen_run, "segen_parts1": segen_parts1_run,
             "segen_xla_defaults": segen_xla_defaults_run}
     for channels_last in (False, True):
-        g_twin, d_twin = torch_dcgan(torch)
+        g_twin, d_twin = torch_dcgan(torch, width)
         runs["torch_cl" if channels_last else "torch_nchw"] = TorchGANStep(
             torch, g_twin, d_twin, batches, channels_last=channels_last).run
     compiled = _common.add_torch_compile(runs, lambda: TorchGANStep(
-        torch, *torch_dcgan(torch), batches, channels_last=False, compile=True).run) if (
+        torch, *torch_dcgan(torch, width), batches, channels_last=False, compile=True).run) if (
         torch_compile) else {}
     for run in runs.values():
         run(2)

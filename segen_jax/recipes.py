@@ -384,8 +384,15 @@ RECIPES = {
     # faster at 2e-3 decayed by a cosine: after 3,000 steps FD 187 against 327 at a constant 2e-4
     # (one seed, one core each, decayed to 0.1·lr in that probe, 2026-12-02; 1e-3 decayed the
     # same way: 264); the shipped run of this recipe, 153 after 10,000 steps against 246 at 2e-4
-    # (170 after 24,000). Gulrajani et al.: Adam 1e-4, β = (0.5, 0.9), 5 critic updates per
-    # generator update, λ = 10.
+    # (170 after 24,000). Wider networks did not pay for their cost. At width 64 (G 128 → 64
+    # channels, D 64 → 128, each step 2.4x slower) `segen-jax train` reached 149 after 4,000
+    # steps decayed over 4,000 (13 min on 2 cores, about this recipe's 10,000 steps); a one-core
+    # probe of the same run had 141, against 173 at width 32. Decayed over 10,000 steps instead,
+    # width 64 reached 131 at step 2,500, then rose to 190 at 5,500 while D's loss fell from 0.73
+    # to 0.40 (D memorises the 4,000 shipped digits). Shifting every image D sees by up to 2 px
+    # (DiffAugment's translation) did not help at width 32 (191 against 173 after 4,000 steps,
+    # one seed). Gulrajani et al.: Adam 1e-4, β = (0.5, 0.9), 5 critic updates per generator
+    # update, λ = 10.
     "dcgan": _gan_recipe("non-saturating", 1, (0.5, 0.999), 2e-3, parts="auto", cosine=True,
                          steps=10000),
     "wgan-gp": _gan_recipe("wgan-gp", 5, (0.5, 0.9), 1e-4),
