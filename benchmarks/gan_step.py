@@ -169,7 +169,7 @@ def measure(batch, *, repeats, window, torch_compile=False):
         jax_losses.append((float(m["d_loss"]), float(m["g_loss"])))
 
     import torch
-    width = generator.width                           # the recipe's (64 for "dcgan")
+    width = generator.width                           # the twin follows the recipe's width
     g_net, d_net = torch_dcgan(torch, width, jax_kink=True)
     n_jax = sum(p.size for p in jax.tree.leaves(nnx.state((generator, discriminator), nnx.Param)))
     n_torch = sum(p.numel() for net in (g_net, d_net) for p in net.parameters())
