@@ -44,6 +44,12 @@ class Recipe:
         return fn(nnx_model(graphdef, state))
 
 
+def cosine_rate(lr: float, steps: int):
+    """The recipes' learning-rate schedule: η(t) = lr·(0.05 + 0.95·(1 + cos(π·t/steps))/2) for
+    t <= steps, then 0.05·lr (optax.cosine_decay_schedule with alpha = 0.05)."""
+    return optax.cosine_decay_schedule(lr, steps, alpha=0.05)
+
+
 def adam_cosine(model_fn, loss_fn, *, compiler_options="auto"):
     """build(seed, lr, steps) for model_fn(rngs): Adam with a cosine decay of the learning rate
     from lr to 0.05·lr over `steps`, then 0.05·lr (so a run resumed past `steps` still learns);
@@ -52,8 +58,7 @@ def adam_cosine(model_fn, loss_fn, *, compiler_options="auto"):
     with train.CPU_OPTIONS, 1.25-1.6x with XLA's defaults; benchmarks/README.md)."""
     def build(seed: int, lr: float, steps: int):
         model = model_fn(nnx.Rngs(seed))
-        schedule = optax.cosine_decay_schedule(lr, steps, alpha=0.05)
-        optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
+        optimizer = nnx.Optimizer(model, optax.adam(cosine_rate(lr, steps)), wrt=nnx.Param)
         graphdef, state = nnx_state(model, optimizer, seed=seed)
         return graphdef, state, nnx_step(graphdef, loss_fn, parts="auto",
                                          compiler_options=compiler_options)
@@ -224,7 +229,7 @@ def gan_build(loss, *, n_critic, betas, parts=1, cosine=False):
     def build(seed: int, lr: float, steps: int):
         generator = DCGANGenerator(GAN_LATENT, rngs=nnx.Rngs(seed))
         discriminator = DCGANDiscriminator(rngs=nnx.Rngs(seed + 1))
-        rate = optax.cosine_decay_schedule(lr, steps, alpha=0.05) if cosine else lr
+        rate = cosine_rate(lr, steps) if cosine else lr
         adam = lambda m: nnx.Optimizer(m, optax.adam(rate, b1=betas[0], b2=betas[1]),
                                        wrt=nnx.Param)
         graphdef, state = gan_state(generator, discriminator, adam(generator),
