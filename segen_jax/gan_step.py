@@ -30,8 +30,12 @@ Losses (LOSSES[name] -> (d_loss, g_loss), losses.py has the formulas):
     "wgan-gp":         L_D = wasserstein_critic_loss + λ·gradient_penalty (λ = gp_weight, default 10),
                        L_G = wasserstein_generator_loss
     "hinge":           L_D = hinge_discriminator_loss, L_G = wasserstein_generator_loss
-Metrics: d_loss (of the last critic update), g_loss, d_grad_norm, g_grad_norm, and
-gradient_penalty for "wgan-gp"; all guarded by the training loop's NaN/inf check.
+r1_weight = γ > 0 adds (γ/2)·R1 = (γ/2)·E_x[‖∇_x D(x)‖²] on each critic update's real batch to
+L_D (`losses.r1_penalty`, Mescheder et al. 2018), for any loss; it costs a second backward
+pass through D (the recipes leave it off, γ = 0; experiments/dcgan_probes.py measures it).
+Metrics: d_loss (of the last critic update, R1 term included), g_loss, d_grad_norm,
+g_grad_norm, gradient_penalty for "wgan-gp" and r1_penalty when γ > 0; all guarded by the
+training loop's NaN/inf check.
 """
 import functools
 
@@ -82,20 +86,22 @@ def gan_models(graphdef, state):
 
 
 def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
-             gp_weight=GP_WEIGHT, parts=1, compiler_options="auto"):
+             gp_weight=GP_WEIGHT, r1_weight=0.0, parts=1, compiler_options="auto"):
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
     statistics (its penalty is per example). gp_weight: λ of "wgan-gp" (Gulrajani et al. use
-    10 for images and 0.1 in their 2-D toy experiments). parts: an int P >= 1 or "auto"
+    10 for images and 0.1 in their 2-D toy experiments). r1_weight: γ of the R1 penalty
+    (module docstring; 0 leaves it out). parts: an int P >= 1 or "auto"
     (module docstring). compiler_options: "auto", None or a dict, as in train.nnx_step."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
     for name, value in (("latent_dim", latent_dim), ("n_critic", n_critic), ("pack", pack)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"gan_step: {name} must be an int >= 1, got {value!r}")
-    if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not (
-            gp_weight >= 0 and gp_weight < float("inf")):
-        raise ValueError(f"gan_step: gp_weight must be a finite number >= 0, got {gp_weight!r}")
+    for name, value in (("gp_weight", gp_weight), ("r1_weight", r1_weight)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                value >= 0 and value < float("inf")):
+            raise ValueError(f"gan_step: {name} must be a finite number >= 0, got {value!r}")
     if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
                             or parts < 1):
         raise ValueError(f"gan_step: parts must be 'auto' or an int >= 1, got {parts!r}")
@@ -131,7 +137,11 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
             def d_part(d, x_real, fake, gp_key):
                 gp = lambda: losses.gradient_penalty(lambda x: d(x), group(x_real), group(fake),
                                                      gp_key)
-                return d_loss_fn(d(group(x_real)), d(group(fake)), gp, gp_weight)
+                value, extra = d_loss_fn(d(group(x_real)), d(group(fake)), gp, gp_weight)
+                if r1_weight > 0:
+                    r1 = losses.r1_penalty(lambda x: d(x), group(x_real))
+                    value, extra = value + 0.5 * r1_weight * r1, {**extra, "r1_penalty": r1}
+                return value, extra
 
             def d_objective(d):
                 if n == 1:

@@ -1,5 +1,5 @@
 """Losses. Segmentation: per-pixel cross-entropy and the soft Dice loss. GANs: the minimax,
-non-saturating, Wasserstein and hinge losses and the gradient penalty. VAEs: the Gaussian KL,
+non-saturating, Wasserstein and hinge losses, the gradient penalty and R1. VAEs: the Gaussian KL,
 the Bernoulli likelihood, the ELBO and the importance-weighted bound (the last two sections).
 
 logits: (N, H, W, K) unnormalised class scores; labels: (N, H, W) integers in [0, K), or
@@ -172,6 +172,25 @@ def gradient_penalty(critic, real, fake, key):
     grads = jax.grad(lambda x: jnp.sum(critic(x)))(mixed)       # each score depends on its x̂
     norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1) + 1e-12)
     return jnp.mean((norms - 1) ** 2)
+
+
+def r1_penalty(critic, real):
+    """R1, the discriminator's squared gradient norm on real data, E_x[‖∇_x D(x)‖₂²]
+    (Mescheder et al. 2018, "Which training methods for GANs do actually converge?"), with D
+    the logit. Added as (γ/2)·R1 to the discriminator's loss it pushes D towards flatness on the
+    data, where the generator has converged, and keeps D from memorising a small training set.
+    critic: a callable mapping a batch (N, ...) to scores (N,) or (N, 1); real (N, ...): the
+    norm is over all of an example's axes. Scalar; ‖w‖² for a linear critic D(x) = w·x + b."""
+    if not callable(critic):
+        raise TypeError(f"r1_penalty: critic must be callable, got {type(critic).__name__}")
+    if not hasattr(real, "shape") or real.ndim < 2:
+        raise ValueError(f"r1_penalty: real must be a batch (N, ...), got "
+                         f"{getattr(real, 'shape', type(real).__name__)}")
+    if not jnp.issubdtype(real.dtype, jnp.floating):
+        raise TypeError(f"r1_penalty: real must be a float array, got dtype {real.dtype}")
+    _scores("r1_penalty", critic_output=jax.eval_shape(critic, real))
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(real)       # each score depends on its x
+    return jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1))
 
 
 # ---- VAEs ------------------------------------------------------------------------------------

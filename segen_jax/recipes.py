@@ -218,14 +218,15 @@ GAN_LATENT = 64
 GAN_SAMPLES = 1000
 
 
-def gan_build(loss, *, n_critic, betas, parts=1, cosine=False):
+def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0):
     """build(seed, lr, steps) for a DCGAN generator/discriminator pair trained by gan_step with
     `loss`, both with Adam(lr, b1, b2): at a constant rate (`steps` is not used), or with
     cosine=True decayed like adam_cosine's, from lr to 0.05·lr over `steps`, then 0.05·lr. The
     discriminator's passes run in `parts` (gan_step). The DCGAN recipe uses parts="auto": the
     same losses up to float rounding, faster on a CPU. WGAN-GP keeps parts=1, since its penalty
     would draw its interpolation weights per part and the shipped run (trained whole) would no
-    longer be reproduced."""
+    longer be reproduced. r1_weight: γ of gan_step's R1 penalty (0, the recipes' choice, leaves
+    it out; experiments/dcgan_probes.py measures it)."""
     def build(seed: int, lr: float, steps: int):
         generator = DCGANGenerator(GAN_LATENT, rngs=nnx.Rngs(seed))
         discriminator = DCGANDiscriminator(rngs=nnx.Rngs(seed + 1))
@@ -235,7 +236,7 @@ def gan_build(loss, *, n_critic, betas, parts=1, cosine=False):
         graphdef, state = gan_state(generator, discriminator, adam(generator),
                                     adam(discriminator), seed=seed)
         return graphdef, state, gan_step(graphdef, loss, latent_dim=GAN_LATENT,
-                                         n_critic=n_critic, parts=parts)
+                                         n_critic=n_critic, parts=parts, r1_weight=r1_weight)
     return build
 
 

@@ -1,4 +1,5 @@
-"""The experiment script behind chapter 3's table still runs and reports what it promises."""
+"""The experiment scripts (chapter 3's tables, the DCGAN probes of issue 10) still run and
+report what they promise."""
 import json
 
 from experiments import fcn_digit_scenes
@@ -25,3 +26,14 @@ def test_fcn_shift_average_reports_each_way_of_predicting(capsys):
     assert report["n_test"] == 8 and report["weights"] == "shipped weights"
     assert list(report["mean_iou"]) == ["one pass", "margin 8", "margin 8 + shifts [0, 4]"]
     assert all(0 < v <= 1 for v in report["mean_iou"].values())
+
+
+def test_dcgan_probes_report_the_fd_of_the_run_and_its_averages(capsys):
+    from experiments import dcgan_probes
+    dcgan_probes.main(["--steps", "2", "--eval-every", "1", "--r1", "1", "--ema", "0.5"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["step"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row["fd"] > 0 and row["fd_ema_0.5"] > 0 and row["r1_penalty"] >= 0
+    # after one step the average is half the initial and half the trained generator: not either
+    assert rows[0]["fd_ema_0.5"] != rows[0]["fd"]

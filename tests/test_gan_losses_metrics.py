@@ -159,6 +159,18 @@ def test_gradient_penalty_draws_one_uniform_weight_per_example():
     assert abs(eps.mean() - 0.5) < 0.02 and abs(eps.var() - 1 / 12) < 0.01
 
 
+def test_r1_penalty_is_the_squared_weight_norm_of_a_linear_critic():
+    real = jax.random.normal(jax.random.key(1), (16, 4, 4, 1))
+    w = jax.random.normal(jax.random.key(3), (16,))
+    linear = lambda x: x.reshape(x.shape[0], -1) @ w + 0.3
+    assert float(losses.r1_penalty(linear, real)) == pytest.approx(float(w @ w), rel=1e-5)
+    # D(x) = Σx²/2 has ∇D = x: R1 is the mean squared norm of the real examples themselves
+    half_square = lambda x: 0.5 * jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
+    expected = float(jnp.mean(jnp.sum(real.reshape(16, -1) ** 2, axis=1)))
+    assert float(losses.r1_penalty(half_square, real)) == pytest.approx(expected, rel=1e-5)
+    assert float(losses.r1_penalty(lambda x: jnp.zeros(x.shape[0]), real)) == 0.0
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda: losses.discriminator_loss(jnp.zeros((4, 2)), jnp.zeros(4)), ValueError,
      r"real_logits must be one score per example"),
@@ -169,6 +181,13 @@ def test_gradient_penalty_draws_one_uniform_weight_per_example():
     (lambda: losses.gradient_penalty(lambda x: jnp.mean(x), jnp.zeros((2, 3)),
                                      jnp.zeros((2, 3)), jax.random.key(0)),
      ValueError, r"gradient_penalty: critic_output must be one score per example"),
+    (lambda: losses.r1_penalty("D", jnp.zeros((2, 3))), TypeError, r"r1_penalty: critic must"),
+    (lambda: losses.r1_penalty(lambda x: x[:, 0], jnp.zeros(3)), ValueError,
+     r"r1_penalty: real must be a batch \(N, ...\), got \(3,\)"),
+    (lambda: losses.r1_penalty(lambda x: x[:, 0], jnp.zeros((2, 3), jnp.int32)), TypeError,
+     r"r1_penalty: real must be a float array, got dtype int32"),
+    (lambda: losses.r1_penalty(lambda x: x, jnp.zeros((2, 3))), ValueError,
+     r"r1_penalty: critic_output must be one score per example"),
 ])
 def test_gan_loss_errors(call, error, match):
     with pytest.raises(error, match=match):

@@ -133,6 +133,8 @@ def test_batch_norm_in_the_discriminator_is_refused(loss, parts, match):
     ({"n_critic": 1.5}, r"n_critic must be an int >= 1"),
     ({"gp_weight": -1.0}, r"gp_weight must be a finite number >= 0, got -1.0"),
     ({"gp_weight": float("nan")}, r"gp_weight must be a finite number >= 0"),
+    ({"r1_weight": -0.5}, r"r1_weight must be a finite number >= 0, got -0.5"),
+    ({"r1_weight": float("inf")}, r"r1_weight must be a finite number >= 0, got inf"),
     ({"parts": 0}, r"parts must be 'auto' or an int >= 1, got 0"),
     ({"parts": True}, r"parts must be 'auto' or an int >= 1, got True"),
     ({"parts": "8"}, r"parts must be 'auto' or an int >= 1, got '8'"),
@@ -155,6 +157,25 @@ def test_gp_weight_scales_the_penalty_in_the_critic_loss():
     assert penalty > 0
     for weight in (0.1, 10.0):      # same initial state, batch and keys: only λ differs
         assert d_losses[weight][0] == pytest.approx(plain + weight * penalty, rel=1e-5, abs=1e-6)
+
+
+
+@pytest.mark.parametrize("loss", ["non-saturating", "wgan-gp"])
+def test_r1_weight_adds_half_gamma_times_r1_on_the_real_batch(loss):
+    real = jax.random.normal(jax.random.key(0), (32, 2))
+    graphdef, state = toy_state()
+    discriminator = gan_models(graphdef, state)[1]
+    expected_r1 = float(losses.r1_penalty(discriminator, real))   # D before its update
+    d_losses = {}
+    for gamma in (0.0, 4.0):
+        graphdef, state = toy_state()
+        _, m = gan_step(graphdef, loss, latent_dim=2, r1_weight=gamma)(state, real)
+        assert ("r1_penalty" in m) == (gamma > 0)
+        d_losses[gamma] = float(m["d_loss"])
+    assert expected_r1 > 0
+    assert float(m["r1_penalty"]) == pytest.approx(expected_r1, rel=1e-5)
+    # same initial state, batch and keys: only the R1 term differs
+    assert d_losses[4.0] == pytest.approx(d_losses[0.0] + 2.0 * expected_r1, rel=1e-5, abs=1e-6)
 
 
 def test_cli_trains_evaluates_samples_and_exports_a_dcgan(tmp_path, capsys):
