@@ -32,7 +32,12 @@ Losses (LOSSES[name] -> (d_loss, g_loss), losses.py has the formulas):
     "hinge":           L_D = hinge_discriminator_loss, L_G = wasserstein_generator_loss
 r1_weight = γ > 0 adds (γ/2)·R1 = (γ/2)·E_x[‖∇_x D(x)‖²] on each critic update's real batch to
 L_D (`losses.r1_penalty`, Mescheder et al. 2018), for any loss; it costs a second backward
-pass through D (the recipes leave it off, γ = 0; experiments/dcgan_probes.py measures it).
+pass through D. r1_samples = m takes the expectation over the first min(m, B) real examples of
+each update only (with pack > 1: over their groups): for a D without batch statistics an
+unbiased estimate of the same R1 (the batches are shuffled), with more variance, at about m/B
+of the cost; it is not used when γ = 0. (StyleGAN2's lazy R1, (k·γ/2)·R1 every k-th update,
+was measured on the DCGAN recipe and did not keep R1's gain under Adam:
+experiments/dcgan_probes.py.)
 Metrics: d_loss (of the last critic update, R1 term included), g_loss, d_grad_norm,
 g_grad_norm, gradient_penalty for "wgan-gp" and r1_penalty when γ > 0; all guarded by the
 training loop's NaN/inf check.
@@ -86,13 +91,15 @@ def gan_models(graphdef, state):
 
 
 def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
-             gp_weight=GP_WEIGHT, r1_weight=0.0, parts=1, compiler_options="auto"):
+             gp_weight=GP_WEIGHT, r1_weight=0.0, r1_samples=None, parts=1,
+             compiler_options="auto"):
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
     statistics (its penalty is per example). gp_weight: λ of "wgan-gp" (Gulrajani et al. use
     10 for images and 0.1 in their 2-D toy experiments). r1_weight: γ of the R1 penalty
-    (module docstring; 0 leaves it out). parts: an int P >= 1 or "auto"
-    (module docstring). compiler_options: "auto", None or a dict, as in train.nnx_step."""
+    (module docstring; 0 leaves it out); r1_samples: m, R1 on the first min(m, B) real
+    examples of each critic update (None: all B). parts: an int P >= 1 or "auto" (module docstring).
+    compiler_options: "auto", None or a dict, as in train.nnx_step."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
     for name, value in (("latent_dim", latent_dim), ("n_critic", n_critic), ("pack", pack)):
@@ -102,6 +109,10 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                 value >= 0 and value < float("inf")):
             raise ValueError(f"gan_step: {name} must be a finite number >= 0, got {value!r}")
+    if r1_samples is not None and (isinstance(r1_samples, bool) or not isinstance(
+            r1_samples, (int, np.integer)) or r1_samples < 1):
+        raise ValueError(f"gan_step: r1_samples must be None or an int >= 1, got {r1_samples!r}")
+    r1_samples = r1_samples if r1_samples is None else int(r1_samples)
     if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
                             or parts < 1):
         raise ValueError(f"gan_step: parts must be 'auto' or an int >= 1, got {parts!r}")
@@ -118,6 +129,9 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
             raise ValueError(f"gan_step: the batch ({size}) must be n_critic ({n_critic}) "
                              f"parts of a size divisible by pack ({pack})")
         b = size // n_critic
+        if r1_weight > 0 and r1_samples is not None and min(r1_samples, b) % pack:
+            raise ValueError(f"gan_step: r1_samples ({r1_samples}) must be divisible by pack "
+                             f"({pack}) when it is smaller than the batch of each update ({b})")
         generator, discriminator, g_opt, d_opt = nnx.merge(graphdef, state["nnx"])
         if loss == "wgan-gp" and jax.tree.leaves(nnx.state(discriminator, nnx.BatchStat)):
             raise ValueError("gan_step: the wgan-gp critic must have no batch statistics "
@@ -137,18 +151,21 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
             def d_part(d, x_real, fake, gp_key):
                 gp = lambda: losses.gradient_penalty(lambda x: d(x), group(x_real), group(fake),
                                                      gp_key)
-                value, extra = d_loss_fn(d(group(x_real)), d(group(fake)), gp, gp_weight)
-                if r1_weight > 0:
-                    r1 = losses.r1_penalty(lambda x: d(x), group(x_real))
-                    value, extra = value + 0.5 * r1_weight * r1, {**extra, "r1_penalty": r1}
-                return value, extra
+                return d_loss_fn(d(group(x_real)), d(group(fake)), gp, gp_weight)
 
             def d_objective(d):
                 if n == 1:
-                    return d_part(d, x_real, fake, gp_key)
-                results = [d_part(d, r, f, jax.random.fold_in(gp_key, p))
-                           for p, (r, f) in enumerate(zip(split(x_real), split(fake)))]
-                return jax.tree.map(lambda *v: sum(v) / n, *results)
+                    value, extra = d_part(d, x_real, fake, gp_key)
+                else:
+                    results = [d_part(d, r, f, jax.random.fold_in(gp_key, p))
+                               for p, (r, f) in enumerate(zip(split(x_real), split(fake)))]
+                    value, extra = jax.tree.map(lambda *v: sum(v) / n, *results)
+                if r1_weight > 0:
+                    chunks = split(x_real) if r1_samples is None else [x_real[:r1_samples]]
+                    r1 = sum(losses.r1_penalty(lambda x: d(x), group(c))
+                             for c in chunks) / len(chunks)
+                    value, extra = value + 0.5 * r1_weight * r1, {**extra, "r1_penalty": r1}
+                return value, extra
 
             (d_loss, d_metrics), d_grads = nnx.value_and_grad(d_objective, has_aux=True)(
                 discriminator)

@@ -11,6 +11,7 @@ from segen_jax import data, metrics
 from segen_jax import losses
 from segen_jax.gan_step import LOSSES, _parts, gan_models, gan_state, gan_step, sample
 from segen_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from segen_jax.models.gan import pack_samples
 from segen_jax.train import train
 
 
@@ -135,6 +136,8 @@ def test_batch_norm_in_the_discriminator_is_refused(loss, parts, match):
     ({"gp_weight": float("nan")}, r"gp_weight must be a finite number >= 0"),
     ({"r1_weight": -0.5}, r"r1_weight must be a finite number >= 0, got -0.5"),
     ({"r1_weight": float("inf")}, r"r1_weight must be a finite number >= 0, got inf"),
+    ({"r1_samples": 0}, r"r1_samples must be None or an int >= 1, got 0"),
+    ({"r1_samples": 2.0}, r"r1_samples must be None or an int >= 1, got 2.0"),
     ({"parts": 0}, r"parts must be 'auto' or an int >= 1, got 0"),
     ({"parts": True}, r"parts must be 'auto' or an int >= 1, got True"),
     ({"parts": "8"}, r"parts must be 'auto' or an int >= 1, got '8'"),
@@ -176,6 +179,55 @@ def test_r1_weight_adds_half_gamma_times_r1_on_the_real_batch(loss):
     assert float(m["r1_penalty"]) == pytest.approx(expected_r1, rel=1e-5)
     # same initial state, batch and keys: only the R1 term differs
     assert d_losses[4.0] == pytest.approx(d_losses[0.0] + 2.0 * expected_r1, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_r1_samples_takes_the_penalty_on_the_first_m_real_examples(parts):
+    real = jax.random.uniform(jax.random.key(0), (16, 28, 28, 1))
+    real = real.at[:4].set(0.0)               # the first 4 examples differ from the rest
+    graphdef, state = dcgan_state()
+    discriminator = gan_models(graphdef, state)[1]
+    expected = {m: float(losses.r1_penalty(discriminator, real[:m])) for m in (4, 16)}
+    assert expected[4] != pytest.approx(expected[16], rel=0.05)   # the subset matters
+    reported = {}
+    for m in (None, 4, 64):                   # 64 > B = 16: the whole batch
+        for gamma in (0.0, 6.0):
+            graphdef, state = dcgan_state()
+            _, reported[m, gamma] = gan_step(graphdef, latent_dim=8, r1_weight=gamma,
+                                             r1_samples=m, parts=parts)(state, real)
+    for m, size in ((None, 16), (4, 4), (64, 16)):
+        assert float(reported[m, 6.0]["r1_penalty"]) == pytest.approx(expected[size], rel=1e-4)
+        # same state, batch and keys: only the R1 term (γ/2)·R1 = 3·R1 differs
+        assert float(reported[m, 6.0]["d_loss"]) == pytest.approx(
+            float(reported[m, 0.0]["d_loss"]) + 3.0 * expected[size], rel=1e-4)
+
+
+def test_r1_samples_of_each_critic_update_and_of_packed_groups():
+    """n_critic = 2: the last update's R1 is on the first m of its own batch (the second half);
+    pack = 2: on the first m examples grouped in pairs. lr = 0 keeps D as it was."""
+    real = jax.random.normal(jax.random.key(2), (2 * 8, 2)) * jnp.arange(1, 17)[:, None]
+    for pack, n_critic, expected_on in ((1, 2, lambda x: x[8:12]),
+                                        (2, 1, lambda x: pack_samples(x[:4], 2))):
+        graphdef, state = toy_state(pack=pack, lr=0.0, sgd=True)
+        discriminator = gan_models(graphdef, state)[1]
+        batch = real if n_critic == 2 else real[:8]
+        want = float(losses.r1_penalty(discriminator, expected_on(batch)))   # before donation
+        _, m = gan_step(graphdef, latent_dim=2, pack=pack, n_critic=n_critic, r1_weight=1.0,
+                        r1_samples=4)(state, batch)
+        assert float(m["r1_penalty"]) == pytest.approx(want, rel=1e-5), (pack, n_critic)
+
+
+def test_r1_samples_must_suit_the_packing():
+    graphdef, state = toy_state(pack=2)
+    step = gan_step(graphdef, latent_dim=2, pack=2, r1_weight=1.0, r1_samples=3)
+    with pytest.raises(ValueError, match=r"r1_samples \(3\) must be divisible by pack \(2\) "
+                                         r"when it is smaller than the batch of each update "
+                                         r"\(8\)"):
+        step(state, jnp.zeros((8, 2)))
+    graphdef, state = toy_state(pack=2)      # 3 >= the batch of 2: all of it, a whole group
+    _, m = gan_step(graphdef, latent_dim=2, pack=2, r1_weight=1.0, r1_samples=3)(
+        state, jnp.ones((2, 2)))
+    assert np.isfinite(float(m["r1_penalty"]))
 
 
 def test_cli_trains_evaluates_samples_and_exports_a_dcgan(tmp_path, capsys):
