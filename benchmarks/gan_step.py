@@ -5,7 +5,8 @@ against the same two networks and the same step in PyTorch eager, in one process
 
 prints one JSON line {"model": "dcgan", "batch": ..., "segen_steps_s": ..., "torch_steps_s":
 ..., "ratio": segen/torch, ...}. segen is `recipes.RECIPES["dcgan"]`'s step (gan_step,
-non-saturating loss, Adam 2e-4 with β = (0.5, 0.999), state donated, the discriminator's
+non-saturating loss with the R1 penalty (γ/2)·E‖∇_x D(x)‖² on the first 16 real digits of each
+batch (recipes.DCGAN_R1), Adam 2e-4 with β = (0.5, 0.999), state donated, the discriminator's
 passes in parts="auto"); `segen_parts1_steps_s` is the same step with the batch kept whole
 (parts=1), the row that justifies the parts; `segen_xla_defaults_steps_s` the same step
 compiled with XLA's default options (compiler_options=None: YNNPACK convolutions), the row that
@@ -27,7 +28,7 @@ from flax import nnx
 from benchmarks import _common
 from segen_jax import data
 from segen_jax.gan_step import gan_models, gan_step
-from segen_jax.recipes import GAN_LATENT, RECIPES
+from segen_jax.recipes import DCGAN_R1, GAN_LATENT, RECIPES
 from segen_jax.train import default_parts
 
 CHECK_STEPS = 3
@@ -113,11 +114,13 @@ def step_noise(key, batch):
 
 
 class TorchGANStep:
-    """The non-saturating DCGAN step in PyTorch eager: D on real and G(z).detach(), then G
-    (compile=True: both networks under torch.compile)."""
+    """The non-saturating DCGAN step in PyTorch eager: D on real and G(z).detach(), plus the R1
+    penalty on the first m real images (recipes.DCGAN_R1; torch.autograd.grad with
+    create_graph), then G (compile=True: both networks under torch.compile; R1's double
+    backward, which torch.compile does not support, stays on the eager discriminator)."""
 
     def __init__(self, torch, g_net, d_net, batches, *, channels_last, compile=False):
-        self.torch, self.g, self.d = torch, g_net, d_net
+        self.torch, self.g, self.d, self.d_eager = torch, g_net, d_net, d_net
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         for net in (g_net, d_net):
             net.to(memory_format=fmt)
@@ -137,6 +140,11 @@ class TorchGANStep:
         self.d_opt.zero_grad(set_to_none=True)
         fake = self.g(z_d).detach()
         d_loss = softplus(-self.d(real)).mean() + softplus(self.d(fake)).mean()
+        if DCGAN_R1["r1_weight"] > 0:
+            x = real[:DCGAN_R1["r1_samples"]].detach().requires_grad_(True)
+            grad, = torch.autograd.grad(self.d_eager(x).sum(), x, create_graph=True)
+            r1 = grad.pow(2).flatten(1).sum(1).mean()
+            d_loss = d_loss + 0.5 * DCGAN_R1["r1_weight"] * r1
         d_loss.backward()
         self.d_opt.step()
         self.g_opt.zero_grad(set_to_none=True)
@@ -192,7 +200,8 @@ def measure(batch, *, repeats, window, torch_compile=False):
             state, metrics = step(state, jnp.asarray(batches[i % len(batches)]))
         jax.block_until_ready((metrics["d_loss"], state))
 
-    whole = {"step": gan_step(graphdef, "non-saturating", latent_dim=GAN_LATENT, parts=1),
+    whole = {"step": gan_step(graphdef, "non-saturating", latent_dim=GAN_LATENT, parts=1,
+                              **DCGAN_R1),
              "state": jax.tree.map(jnp.copy, snapshot)}
 
     def segen_parts1_run(n):          # the same step with D's batch kept whole
@@ -202,7 +211,7 @@ def measure(batch, *, repeats, window, torch_compile=False):
         jax.block_until_ready((metrics["d_loss"], whole["state"]))
 
     defaults = {"step": gan_step(graphdef, "non-saturating", latent_dim=GAN_LATENT, parts="auto",
-                                 compiler_options=None),
+                                 compiler_options=None, **DCGAN_R1),
                 "state": jax.tree.map(jnp.copy, snapshot)}
 
     def segen_xla_defaults_run(n):    # the same step compiled with XLA's default options

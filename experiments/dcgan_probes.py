@@ -2,25 +2,36 @@
 what lowers the DCGAN's FD on the 4,000 shipped digits?).
 
     python -m experiments.dcgan_probes --steps 4000                    # the recipe, 4,000 steps
-    python -m experiments.dcgan_probes --steps 4000 --r1 1             # + (γ/2)·R1 on D
+    python -m experiments.dcgan_probes --steps 4000 --r1 0             # without its R1 penalty
+    python -m experiments.dcgan_probes --steps 4000 --r1-samples all   # R1 on the whole batch
     python -m experiments.dcgan_probes --steps 4000 --ema 0.99 0.999   # + averaged generators
 
 The run is the "dcgan" recipe's (networks, non-saturating loss, Adam(2e-3, β = (0.5, 0.999))
-decayed along a cosine over --steps, batch 64, seed 0). --r1 γ adds Mescheder et al.'s R1
-penalty (γ/2)·E‖∇_x D(x)‖² on the real digits to D's loss (`gan_step(r1_weight=γ)`). --ema β
-also keeps an exponential moving average of the generator's arrays (weights and batch-norm
-statistics), θ̄ ← β·θ̄ + (1 − β)·θ after every step (Yazıcı et al. 2019), and evaluates it
-next to the trained generator. Each --eval-every steps one JSON line: the step, the FD of the
-generator ("fd", `recipes.evaluate_generator`: 1,000 samples against 1,000 test digits, the
-floor fd_real = 19.1) and of each average ("fd_ema_<β>"), D's last loss and the seconds so far.
+decayed along a cosine over --steps, batch 64, seed 0, Mescheder et al.'s R1 penalty
+(γ/2)·E‖∇_x D(x)‖² on the first m real digits of each batch added to D's loss,
+`recipes.DCGAN_R1`). --r1 γ and --r1-samples m change the penalty (`gan_step(r1_weight=γ,
+r1_samples=m)`; γ = 0 leaves it out). --ema β also keeps an exponential moving average of the
+generator's arrays (weights and batch-norm statistics), θ̄ ← β·θ̄ + (1 − β)·θ after every step
+(Yazıcı et al. 2019), and evaluates it next to the trained generator. Each --eval-every steps
+one JSON line: the step, the FD of the generator ("fd", `recipes.evaluate_generator`: 1,000
+samples against 1,000 test digits, the floor fd_real = 19.1) and of each average
+("fd_ema_<β>"), D's last loss and the seconds so far.
 
-Measured (2026-12-02, a 2-core Intel Xeon with AVX-512, both cores, one seed, FD at 4,000;
-with one-off scripts doing the same computation, written before this one and not yet rerun
-through it):
-    the recipe: 164.2 (364 s); with --ema 0.99 / 0.999: 165.9 / 170.2 (the cosine already
-        ends on small steps, so the average adds nothing);
-    --r1 1: 128.7 (783 s: D's second backward pass doubles the step), D's loss 1.36 (near
-        log 4: D held close to chance), R1 about 0.07.
+Measured, one seed, FD at step 4,000 (each run's cosine over 4,000 steps):
+  2026-12-02, a 2-core Intel Xeon with AVX-512, both cores, one-off scripts doing the same
+  computation (not rerun through this one), before the recipe had R1:
+    no R1: 164.2 (364 s); with --ema 0.99 / 0.999: 165.9 / 170.2 (the cosine already ends on
+        small steps, so the average adds nothing);
+    R1 on all 64 digits, γ = 1: 128.7 (783 s), D's loss 1.36 (near log 4: D held close to
+        chance), R1 about 0.07.
+  2026-12-03, the same host type, this script, two runs at a time on one core each:
+    R1 on the first m of 64 digits: m = 16, γ = 1: 124.9 (the recipe's choice); m = 8:
+        γ = 0.3 / 1 / 3: 124.5 / 136.1 / 134.3;
+    StyleGAN2's lazy R1 instead, (16·γ/2)·R1 on every 16th D update (a version of gan_step
+        not kept): γ = 1: 174.2, γ = 10: 243.7. Under Adam the rare large term did not act like
+        the steady one.
+  Step cost on both cores against no R1 (27.3 steps/s, median of 5 interleaved windows of 40
+  steps): R1 on 8 / 16 / 64 digits 1.20x / 1.42x / 2.42x.
 """
 import argparse
 import json
@@ -48,6 +59,15 @@ def _gamma(text):
     return value
 
 
+def _samples(text):
+    if text == "all":
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"R1's sample count must be >= 1 or 'all', got {text}")
+    return value
+
+
 def _copy(tree):
     return jax.tree.map(lambda a: a.copy(), tree)
 
@@ -56,12 +76,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=_int_at_least(1), default=4000)
     parser.add_argument("--eval-every", type=_int_at_least(1), default=500)
-    parser.add_argument("--r1", type=_gamma, default=0.0, help="γ of the R1 penalty")
+    parser.add_argument("--r1", type=_gamma, default=recipes.DCGAN_R1["r1_weight"],
+                        help="γ of the R1 penalty (0: none; default: the recipe's, %(default)s)")
+    parser.add_argument("--r1-samples", type=_samples, default=recipes.DCGAN_R1["r1_samples"],
+                        help="R1 on the first m real digits of each batch, or 'all' "
+                             "(default: the recipe's, %(default)s)")
     parser.add_argument("--ema", type=_beta, nargs="*", default=[], help="EMA decays β")
     args = parser.parse_args(argv)
     recipe = recipes.RECIPES["dcgan"]
     build = recipes.gan_build("non-saturating", n_critic=1, betas=(0.5, 0.999), parts="auto",
-                              cosine=True, r1_weight=args.r1)
+                              cosine=True, r1_weight=args.r1,
+                              r1_samples=args.r1_samples)
     graphdef, state, step = build(0, recipe.defaults["lr"], args.steps)
     batches = recipe.batches(recipe.defaults["batch_size"], 0)(0)
     generator_arrays = lambda s: s["nnx"][0]

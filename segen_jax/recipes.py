@@ -216,17 +216,18 @@ SEGMENTER_DEFAULTS = {"steps": 10000, "batch_size": 4, "lr": 1e-3}
 
 GAN_LATENT = 64
 GAN_SAMPLES = 1000
+DCGAN_R1 = {"r1_weight": 1.0, "r1_samples": 16}   # the dcgan recipe's R1 penalty (gan_step)
 
 
-def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0):
+def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1_samples=None):
     """build(seed, lr, steps) for a DCGAN generator/discriminator pair trained by gan_step with
     `loss`, both with Adam(lr, b1, b2): at a constant rate (`steps` is not used), or with
     cosine=True decayed like adam_cosine's, from lr to 0.05·lr over `steps`, then 0.05·lr. The
     discriminator's passes run in `parts` (gan_step). The DCGAN recipe uses parts="auto": the
     same losses up to float rounding, faster on a CPU. WGAN-GP keeps parts=1, since its penalty
     would draw its interpolation weights per part and the shipped run (trained whole) would no
-    longer be reproduced. r1_weight: γ of gan_step's R1 penalty (0, the recipes' choice, leaves
-    it out; experiments/dcgan_probes.py measures it)."""
+    longer be reproduced. r1_weight, r1_samples: γ and m of gan_step's R1 penalty (γ = 0
+    leaves it out; the DCGAN recipe takes DCGAN_R1; experiments/dcgan_probes.py measures it)."""
     def build(seed: int, lr: float, steps: int):
         generator = DCGANGenerator(GAN_LATENT, rngs=nnx.Rngs(seed))
         discriminator = DCGANDiscriminator(rngs=nnx.Rngs(seed + 1))
@@ -236,7 +237,8 @@ def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0):
         graphdef, state = gan_state(generator, discriminator, adam(generator),
                                     adam(discriminator), seed=seed)
         return graphdef, state, gan_step(graphdef, loss, latent_dim=GAN_LATENT,
-                                         n_critic=n_critic, parts=parts, r1_weight=r1_weight)
+                                         n_critic=n_critic, parts=parts, r1_weight=r1_weight,
+                                         r1_samples=r1_samples)
     return build
 
 
@@ -271,9 +273,10 @@ def evaluate_generator(generator):
     return {"fd": fd, "fd_real": fd_real, "n_samples": GAN_SAMPLES}
 
 
-def _gan_recipe(loss, n_critic, betas, lr, parts=1, cosine=False, steps=3000):
+def _gan_recipe(loss, n_critic, betas, lr, parts=1, cosine=False, steps=3000, **r1):
     return Recipe(lambda rngs: DCGANGenerator(GAN_LATENT, rngs=rngs),
-                  gan_build(loss, n_critic=n_critic, betas=betas, parts=parts, cosine=cosine),
+                  gan_build(loss, n_critic=n_critic, betas=betas, parts=parts, cosine=cosine,
+                            **r1),
                   gan_batches(n_critic),
                   evaluate_generator, defaults={"steps": steps, "batch_size": 64, "lr": lr},
                   sample=lambda g, n, seed: sample(g, n, latent_dim=GAN_LATENT, seed=seed))
@@ -389,18 +392,24 @@ RECIPES = {
     # Radford et al.: Adam 2e-4, β1 = 0.5, non-saturating loss. The course's small DCGAN learns
     # faster at 2e-3 decayed by a cosine: after 3,000 steps FD 187 against 327 at a constant 2e-4
     # (one seed, one core each, decayed to 0.1·lr in that probe, 2026-12-02; 1e-3 decayed the
-    # same way: 264); the shipped run of this recipe, 153 after 10,000 steps against 246 at 2e-4
-    # (170 after 24,000). Wider networks did not pay for their cost. At width 64 (G 128 → 64
-    # channels, D 64 → 128, each step 2.4x slower) `segen-jax train` reached 149 after 4,000
-    # steps decayed over 4,000 (13 min on 2 cores, about this recipe's 10,000 steps); a one-core
-    # probe of the same run had 141, against 173 at width 32. Decayed over 10,000 steps instead,
-    # width 64 reached 131 at step 2,500, then rose to 190 at 5,500 while D's loss fell from 0.73
-    # to 0.40 (D memorises the 4,000 shipped digits). Shifting every image D sees by up to 2 px
-    # (DiffAugment's translation) did not help at width 32 (191 against 173 after 4,000 steps,
-    # one seed). Gulrajani et al.: Adam 1e-4, β = (0.5, 0.9), 5 critic updates per generator
-    # update, λ = 10.
+    # same way: 264); 10,000 steps of this schedule without R1 reached 153, against 246 at 2e-4
+    # (170 after 24,000). R1 on D (DCGAN_R1, Mescheder et al. 2018; γ = 1 on 16 of the 64 real
+    # digits, 1.42x the step's cost) then brought the same 10,000 steps to 79.3 (2026-12-03, one
+    # seed, `segen-jax train dcgan --steps 10000`, 577 s on 2 cores; FD 101.7 at step 5,000
+    # against 146.0 without R1), with D's loss held at 1.35-1.36 (near log 4) where without R1
+    # it kept falling (D memorising the 4,000 shipped digits, as at width 64 below); with R1,
+    # longer training pays: 20,000 steps (the shipped run, 1,248 s) reached 61.5, 3.2x the
+    # real-vs-real floor of 19.1. experiments/dcgan_probes.py has the γ, subset and lazy-R1
+    # probes. Wider networks did not pay for their cost (without R1): at
+    # width 64 (G 128 → 64 channels, D 64 → 128, each step 2.4x slower) `segen-jax train`
+    # reached 149 after 4,000 steps decayed over 4,000 (13 min on 2 cores, about 10,000 steps at
+    # width 32); decayed over 10,000 steps instead, width 64 reached 131 at step 2,500, then rose
+    # to 190 at 5,500 while D's loss fell from 0.73 to 0.40. Shifting every image D sees by up
+    # to 2 px (DiffAugment's translation) did not help at width 32 (191 against 173 after 4,000
+    # steps, one seed, without R1). Gulrajani et al.: Adam 1e-4, β = (0.5, 0.9), 5 critic
+    # updates per generator update, λ = 10.
     "dcgan": _gan_recipe("non-saturating", 1, (0.5, 0.999), 2e-3, parts="auto", cosine=True,
-                         steps=10000),
+                         steps=20000, **DCGAN_R1),
     "wgan-gp": _gan_recipe("wgan-gp", 5, (0.5, 0.9), 1e-4),
     # The VAE keeps XLA's default CPU options (YNNPACK convolutions): in 8 parts of 8 they ran
     # its step 1.5x faster than train.CPU_OPTIONS (benchmarks/RESULTS_xla_cpu.md).

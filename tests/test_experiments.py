@@ -30,7 +30,8 @@ def test_fcn_shift_average_reports_each_way_of_predicting(capsys):
 
 def test_dcgan_probes_report_the_fd_of_the_run_and_its_averages(capsys):
     from experiments import dcgan_probes
-    dcgan_probes.main(["--steps", "2", "--eval-every", "1", "--r1", "1", "--ema", "0.5"])
+    dcgan_probes.main(["--steps", "2", "--eval-every", "1", "--r1", "1", "--r1-samples", "8",
+                       "--ema", "0.5"])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["step"] for row in rows] == [1, 2]
     for row in rows:
