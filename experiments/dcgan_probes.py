@@ -30,8 +30,10 @@ Measured, one seed, FD at step 4,000 (each run's cosine over 4,000 steps):
     StyleGAN2's lazy R1 instead, (16·γ/2)·R1 on every 16th D update (a version of gan_step
         not kept): γ = 1: 174.2, γ = 10: 243.7. Under Adam the rare large term did not act like
         the steady one.
-  Step cost on both cores against no R1 (27.3 steps/s, median of 5 interleaved windows of 40
-  steps): R1 on 8 / 16 / 64 digits 1.20x / 1.42x / 2.42x.
+  Step cost on both cores against no R1 (median of 5 interleaved windows of 40 steps): R1 on
+  8 / 16 / 64 digits 1.20x / 1.42x / 2.42x through XLA's convolutions (27.3 steps/s without
+  R1; the probes above ran so), 1.04x / 1.08x / 1.25x through DCGANDiscriminator.r1_forward
+  (25.4 steps/s without R1), which gan_step's R1 now differentiates.
 """
 import argparse
 import json

@@ -35,9 +35,11 @@ L_D (`losses.r1_penalty`, Mescheder et al. 2018), for any loss; it costs a secon
 pass through D. r1_samples = m takes the expectation over the first min(m, B) real examples of
 each update only (with pack > 1: over their groups): for a D without batch statistics an
 unbiased estimate of the same R1 (the batches are shuffled), with more variance, at about m/B
-of the cost; it is not used when γ = 0. (StyleGAN2's lazy R1, (k·γ/2)·R1 every k-th update,
-was measured on the DCGAN recipe and did not keep R1's gain under Adam:
-experiments/dcgan_probes.py.)
+of the cost; it is not used when γ = 0. A discriminator may offer `r1_forward(x)`, the same
+function in a form whose second derivatives are cheaper (`DCGANDiscriminator.r1_forward`:
+im2col convolutions on a CPU); R1 then differentiates that. (StyleGAN2's lazy R1,
+(k·γ/2)·R1 every k-th update, was measured on the DCGAN recipe and did not keep R1's gain
+under Adam: experiments/dcgan_probes.py.)
 Metrics: d_loss (of the last critic update, R1 term included), g_loss, d_grad_norm,
 g_grad_norm, gradient_penalty for "wgan-gp" and r1_penalty when γ > 0; all guarded by the
 training loop's NaN/inf check.
@@ -162,7 +164,8 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
                     value, extra = jax.tree.map(lambda *v: sum(v) / n, *results)
                 if r1_weight > 0:
                     chunks = split(x_real) if r1_samples is None else [x_real[:r1_samples]]
-                    r1 = sum(losses.r1_penalty(lambda x: d(x), group(c))
+                    critic = getattr(d, "r1_forward", d)     # the same D, faster twice
+                    r1 = sum(losses.r1_penalty(lambda x: critic(x), group(c))
                              for c in chunks) / len(chunks)
                     value, extra = value + 0.5 * r1_weight * r1, {**extra, "r1_penalty": r1}
                 return value, extra

@@ -394,7 +394,8 @@ RECIPES = {
     # (one seed, one core each, decayed to 0.1·lr in that probe, 2026-12-02; 1e-3 decayed the
     # same way: 264); 10,000 steps of this schedule without R1 reached 153, against 246 at 2e-4
     # (170 after 24,000). R1 on D (DCGAN_R1, Mescheder et al. 2018; γ = 1 on 16 of the 64 real
-    # digits, 1.42x the step's cost) then brought the same 10,000 steps to 79.3 (2026-12-03, one
+    # digits, 1.08x the step's cost through DCGANDiscriminator.r1_forward, 1.42x through XLA's
+    # convolutions) then brought the same 10,000 steps to 79.3 (2026-12-03, one
     # seed, `segen-jax train dcgan --steps 10000`, 577 s on 2 cores; FD 101.7 at step 5,000
     # against 146.0 without R1), with D's loss held at 1.35-1.36 (near log 4) where without R1
     # it kept falling (D memorising the 4,000 shipped digits, as at width 64 below); with R1,

@@ -65,6 +65,24 @@ def test_dcgan_trains_a_step_and_the_critic_takes_a_gradient_penalty():
     assert float(d_loss(d)) < first
 
 
+def test_r1_forward_is_the_discriminator_with_the_same_second_derivatives():
+    """r1_forward (im2col convolutions on a CPU) against __call__ (XLA's convolutions): the
+    logits, the input gradient and R1's gradient over the parameters (a second derivative)."""
+    d = DCGANDiscriminator(width=8, rngs=nnx.Rngs(1))
+    x = jax.random.uniform(jax.random.key(2), (6, 28, 28, 1))
+    np.testing.assert_allclose(d.r1_forward(x), d(x), rtol=1e-5, atol=1e-6)
+    input_grad = lambda f: jax.grad(lambda x_: jnp.sum(f(x_)))(x)
+    np.testing.assert_allclose(input_grad(d.r1_forward), input_grad(d), rtol=1e-5, atol=1e-7)
+    r1_grads = {name: nnx.grad(lambda m: losses.r1_penalty(getattr(m, name), x))(d)
+                for name in ("__call__", "r1_forward")}
+    want, got = (jax.tree.leaves(r1_grads[k]) for k in ("__call__", "r1_forward"))
+    assert len(want) == 6 and any(float(jnp.abs(a).max()) > 0 for a in want)
+    for a, b in zip(want, got):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6 * float(jnp.abs(a).max()))
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 28, 28, 1\)"):
+        d.r1_forward(jnp.zeros((2, 32, 32, 1)))
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: MLPGenerator(0, rngs=nnx.Rngs(0)), r"latent_dim must be an int >= 1, got 0"),
     (lambda: MLPGenerator(2, rngs=nnx.Rngs(0))(jnp.zeros((4, 3))),

@@ -217,6 +217,20 @@ def test_r1_samples_of_each_critic_update_and_of_packed_groups():
         assert float(m["r1_penalty"]) == pytest.approx(want, rel=1e-5), (pack, n_critic)
 
 
+def test_r1_differentiates_the_discriminators_r1_forward_when_it_has_one():
+    class Steeper(MLPDiscriminator):          # r1_forward = 2·D: its R1 is 4x D's
+        def r1_forward(self, x):
+            return 2.0 * self(x)
+    real = jax.random.normal(jax.random.key(3), (16, 2))
+    g = MLPGenerator(2, rngs=nnx.Rngs(0))
+    d = Steeper(rngs=nnx.Rngs(1))
+    graphdef, state = gan_state(g, d, nnx.Optimizer(g, optax.sgd(0.0), wrt=nnx.Param),
+                                nnx.Optimizer(d, optax.sgd(0.0), wrt=nnx.Param))
+    want = 4.0 * float(losses.r1_penalty(d, real))                       # before donation
+    _, m = gan_step(graphdef, latent_dim=2, r1_weight=1.0)(state, real)
+    assert float(m["r1_penalty"]) == pytest.approx(want, rel=1e-5)
+
+
 def test_r1_samples_must_suit_the_packing():
     graphdef, state = toy_state(pack=2)
     step = gan_step(graphdef, latent_dim=2, pack=2, r1_weight=1.0, r1_samples=3)
