@@ -38,3 +38,16 @@ def test_dcgan_probes_report_the_fd_of_the_run_and_its_averages(capsys):
         assert row["fd"] > 0 and row["fd_ema_0.5"] > 0 and row["r1_penalty"] >= 0
     # after one step the average is half the initial and half the trained generator: not either
     assert rows[0]["fd_ema_0.5"] != rows[0]["fd"]
+
+
+def test_dcgan_probes_take_the_peak_rate_and_the_cosine_length(capsys):
+    from experiments import dcgan_probes
+
+    def fds(*options):
+        dcgan_probes.main(["--steps", "2", "--eval-every", "1", *options])
+        return [json.loads(line)["fd"] for line in capsys.readouterr().out.splitlines()]
+
+    # η(0) = lr whatever the cosine's length; η(1) = 0.05·lr over 1 step, ≈ lr over 1,000
+    short, long = fds("--schedule", "1"), fds("--schedule", "1000")
+    assert short[0] == long[0] and short[1] != long[1]
+    assert fds("--schedule", "1", "--lr", "0.0005")[0] != short[0]
