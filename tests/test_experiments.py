@@ -51,3 +51,13 @@ def test_dcgan_probes_take_the_peak_rate_and_the_cosine_length(capsys):
     short, long = fds("--schedule", "1"), fds("--schedule", "1000")
     assert short[0] == long[0] and short[1] != long[1]
     assert fds("--schedule", "1", "--lr", "0.0005")[0] != short[0]
+
+
+def test_toy_gans_full_reports_modes_and_quality_per_seed_and_snapshot(capsys):
+    from experiments import toy_gans_full
+    toy_gans_full.main(["--steps", "8", "--toys", "ring", "--variants", "PacGAN2"])
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["toy"] == "ring" and row["variant"] == "PacGAN2" and row["steps"] == [2, 4, 6, 8]
+    assert len(row["modes"]) == len(row["high_quality_pct"]) == 3           # seeds 0, 1, 2
+    assert all(len(s) == 4 and all(0 <= m <= 8 for m in s) for s in row["modes"])
+    assert all(0 <= q <= 100 for s in row["high_quality_pct"] for q in s)
