@@ -399,9 +399,11 @@ RECIPES = {
     # seed, `segen-jax train dcgan --steps 10000`, 577 s on 2 cores; FD 101.7 at step 5,000
     # against 146.0 without R1), with D's loss held at 1.35-1.36 (near log 4) where without R1
     # it kept falling (D memorising the 4,000 shipped digits, as at width 64 below); with R1,
-    # longer training pays: 20,000 steps (the shipped run, 1,248 s) reached 61.5, 3.2x the
-    # real-vs-real floor of 19.1. experiments/dcgan_probes.py has the γ, subset and lazy-R1
-    # probes. Wider networks did not pay for their cost (without R1): at
+    # longer training pays: 20,000 steps (1,248 s) reached 61.5, 3.2x the real-vs-real floor
+    # of 19.1; 30,000 steps (the recipe's default since) 57.5 (3.01x; 54.8-57.5 over the last
+    # 3,000), and the shipped run, those 30,000 resumed for 2,000 steps at the schedule's final
+    # 0.05·lr, 56.7 (2.97x; 54.7-56.8 over those 2,000; 2,135 s on 2 cores shared with probes,
+    # 2026-12-03). experiments/dcgan_probes.py has the γ, subset and lazy-R1 probes. Wider networks did not pay for their cost (without R1): at
     # width 64 (G 128 → 64 channels, D 64 → 128, each step 2.4x slower) `segen-jax train`
     # reached 149 after 4,000 steps decayed over 4,000 (13 min on 2 cores, about 10,000 steps at
     # width 32); decayed over 10,000 steps instead, width 64 reached 131 at step 2,500, then rose
@@ -410,7 +412,7 @@ RECIPES = {
     # steps, one seed, without R1). Gulrajani et al.: Adam 1e-4, β = (0.5, 0.9), 5 critic
     # updates per generator update, λ = 10.
     "dcgan": _gan_recipe("non-saturating", 1, (0.5, 0.999), 2e-3, parts="auto", cosine=True,
-                         steps=20000, **DCGAN_R1),
+                         steps=30000, **DCGAN_R1),
     "wgan-gp": _gan_recipe("wgan-gp", 5, (0.5, 0.9), 1e-4),
     # The VAE keeps XLA's default CPU options (YNNPACK convolutions): in 8 parts of 8 they ran
     # its step 1.5x faster than train.CPU_OPTIONS (benchmarks/RESULTS_xla_cpu.md).
