@@ -14,7 +14,7 @@ import jax.scipy.signal
 import numpy as np
 import pytest
 import scipy.signal
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from jax import lax
 
@@ -26,9 +26,21 @@ STATIC = ("stride", "padding", "dilation")
 # Every example has new shapes, so each compiles a new program, and on CPU compiling costs far
 # more than running. One jitted program per example, compiled with LLVM's cheap settings, keeps
 # the suite fast; the sums it computes are the same float32 sums (order may differ: tolerance).
+#
+# XLA:CPU (jaxlib 0.10.2) aborts the whole process while compiling the *input* gradient of some
+# strided convolutions whose kernel is as large as the unpadded input along an axis, with XLA's
+# default options too: its algebraic simplifier ("algsimp") rewrites the transposed convolution
+# into one that fails its own shape check ("Check failed: ... Window dimensions do not match RHS
+# shape"). Smallest case found: x (1, 2, 6, 1), w (4, 2, 1, 1), stride (1, 2), padding 1 (the
+# first @example of the gradient test); the "dev" profile met a larger one here (the second)
+# and one in test_conv_transpose.py. Computing it at stride 1 and subsampling does not help
+# (the simplifier folds the slice back into the stride), so these tests compile with that pass
+# switched off: the references stay XLA's own. The library's layers never meet the case: their
+# strided convolutions see inputs larger than their kernels.
+XLA_ABORTS_WITHOUT = {"xla_disable_hlo_passes": "algsimp"}
 fast_jit = functools.partial(jax.jit, compiler_options={
     "xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
-    "xla_cpu_use_fusion_emitters": False})
+    "xla_cpu_use_fusion_emitters": False, **XLA_ABORTS_WITHOUT})
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -87,6 +99,14 @@ def geometry(case):
     return {k: case[k] for k in STATIC}
 
 
+def case_of(seed, x_shape, w_shape, stride, padding, dilation):
+    """One conv case like conv_cases' (for @example)."""
+    rng = np.random.default_rng(seed)
+    normal = lambda *shape: jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    return dict(x=normal(*x_shape), w=normal(*w_shape), b=normal(w_shape[-1]), stride=stride,
+                padding=padding, dilation=dilation, normal=normal)
+
+
 # --------------------------------------------------------------------------- forward values
 @given(conv_cases())
 def test_conv2d_and_conv2d_im2col_match_lax(case):
@@ -108,6 +128,8 @@ def test_conv2d_and_conv2d_im2col_match_lax(case):
 
 # --------------------------------------------------------------------------- gradients
 @given(conv_cases())
+@example(case_of(0, (1, 2, 6, 1), (4, 2, 1, 1), stride=(1, 2), padding=1, dilation=1))
+@example(case_of(1, (2, 11, 6, 3), (4, 2, 3, 1), stride=(3, 2), padding=1, dilation=(2, 1)))
 def test_gradients_through_conv2d_and_conv2d_backward_match_lax(case):
     """jax.grad through conv2d, and the hand-derived conv2d_backward, vs jax.grad/vjp of lax."""
     x, w, b = case["x"], case["w"], case["b"]
