@@ -245,23 +245,41 @@ def op_kind(name: str) -> str:
     return re.sub(r"[._]\d+$", "", name)
 
 
-def xla_op_times(run):
-    """(wall seconds, {op kind: ms}) of run() (which must block until its results are ready)
-    under jax.profiler: each XLA:CPU op's duration summed over every thread, grouped by
-    op_kind. Uses jax._src.profiler.ProfileData, which is not public API."""
+def xla_op_times(run, by="kind"):
+    """(wall seconds, {op: ms}) of run() (which must block until its results are ready) under
+    jax.profiler: each XLA:CPU op's duration summed over every thread, grouped by op_kind
+    (by="kind") or by the op's own name in the compiled HLO module (by="name"). Uses
+    jax._src.profiler.ProfileData, which is not public API."""
     import jax
     from jax._src.profiler import ProfileData
+    if by not in ("kind", "name"):
+        raise ValueError(f"xla_op_times: by must be 'kind' or 'name', got {by!r}")
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp):
             start = time.perf_counter()
             run()
             wall = time.perf_counter() - start
         data = ProfileData.from_file(glob.glob(f"{tmp}/**/*.xplane.pb", recursive=True)[0])
-    per_kind = collections.defaultdict(float)
+    per_op = collections.defaultdict(float)
     for plane in data.planes:
         for line in plane.lines:
             if line.name.startswith("tf_XLA"):
                 for event in line.events:
                     if not event.name.startswith(("ThunkExecutor", "SlinkyThreadPool")):
-                        per_kind[op_kind(event.name)] += event.duration_ns / 1e6
-    return wall, dict(per_kind)
+                        key = op_kind(event.name) if by == "kind" else event.name
+                        per_op[key] += event.duration_ns / 1e6
+    return wall, dict(per_op)
+
+
+def hlo_ops(compiled_text: str) -> dict:
+    """{instruction name: "shape opcode (the JAX op it came from)"} of a compiled module's text
+    (`jitted.lower(...).compile().as_text()`), to name the ops of xla_op_times(by="name")."""
+    ops = {}
+    pattern = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = (\S+) ([\w-]+)\(")
+    for line in compiled_text.splitlines():
+        match = pattern.match(line)
+        if match:
+            name, shape, opcode = match.group(1), re.sub(r"\{[^}]*\}", "", match.group(2)), match.group(3)
+            source = re.search(r'op_name="([^"]*)"', line)
+            ops[name] = f"{shape} {opcode}" + (f" ({source.group(1)})" if source else "")
+    return ops
