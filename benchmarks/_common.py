@@ -279,7 +279,8 @@ def hlo_ops(compiled_text: str) -> dict:
     for line in compiled_text.splitlines():
         match = pattern.match(line)
         if match:
-            name, shape, opcode = match.group(1), re.sub(r"\{[^}]*\}", "", match.group(2)), match.group(3)
+            name, opcode = match.group(1), match.group(3)
+            shape = re.sub(r"\{[^}]*\}", "", match.group(2))     # without the layout
             source = re.search(r'op_name="([^"]*)"', line)
             ops[name] = f"{shape} {opcode}" + (f" ({source.group(1)})" if source else "")
     return ops

@@ -7,11 +7,11 @@ what lowers the DCGAN's FD on the 4,000 shipped digits?).
     python -m experiments.dcgan_probes --steps 4000 --ema 0.99 0.999   # + averaged generators
     python -m experiments.dcgan_probes --steps 800 --schedule 20000 --eval-every 100 --lr 0.004
 
-The run is the "dcgan" recipe's (networks, non-saturating loss, Adam(2e-3, β = (0.5, 0.999))
-decayed along a cosine over --steps or --schedule, batch 64, seed 0, Mescheder et al.'s R1 penalty
-(γ/2)·E‖∇_x D(x)‖² on the first m real digits of each batch added to D's loss,
-`recipes.DCGAN_R1`). --r1 γ and --r1-samples m change the penalty (`gan_step(r1_weight=γ,
-r1_samples=m)`; γ = 0 leaves it out). --ema β also keeps an exponential moving average of the
+The run is the "dcgan" recipe's (networks, non-saturating loss, Adam(2e-3 or --lr,
+β = (0.5, 0.999)) decayed along a cosine over --steps or --schedule, batch 64, seed 0,
+Mescheder et al.'s R1 penalty (γ/2)·E‖∇_x D(x)‖² on the first m real digits of each batch
+added to D's loss, `recipes.DCGAN_R1`). --r1 γ and --r1-samples m change the penalty
+(`gan_step(r1_weight=γ, r1_samples=m)`; γ = 0 leaves it out). --ema β also keeps an exponential moving average of the
 generator's arrays (weights and batch-norm statistics), θ̄ ← β·θ̄ + (1 − β)·θ after every step
 (Yazıcı et al. 2019), and evaluates it next to the trained generator. Each --eval-every steps
 one JSON line: the step, the FD of the generator ("fd", `recipes.evaluate_generator`: 1,000
@@ -32,9 +32,10 @@ Measured, one seed, FD at step 4,000 (each run's cosine over 4,000 steps):
         not kept): γ = 1: 174.2, γ = 10: 243.7. Under Adam the rare large term did not act like
         the steady one.
   2026-12-03, the same host type, this script, sharing the 2 cores with a training run:
-    notebook 05's live run (400 steps of the cosine over 20,000, so near a constant rate;
-    --schedule 20000), for its target of FD <= 12x the floor (229): FD at steps 100/200/300/400
-    733.9/401.9/410.5/331.3, then 331.9/283.8/533.3/252.3/259.7 at 500/600/800/1000/1200;
+    notebook 05's live run (400 steps of the cosine over the recipe's 20,000 of that day, 30,000
+    since, so near a constant rate; --schedule 20000), for its target of FD <= 12x the floor
+    (229): FD at steps 100/200/300/400 733.9/401.9/410.5/331.3, then 331.9/283.8/533.3/
+    252.3/259.7 at 500/600/800/1000/1200;
     with its cosine over 400 steps instead: 386.0 at 400 (over 800: 303.4 at 800);
     --lr 0.004: 278.7/272.7/248.4/234.1/265.5 at 400-800; --lr 0.006: 300.1 at 400, 240.9 at
     600, 434.9 at 800; --ema 0.9 / 0.95: 214.5 / 215.4 at 800 with --lr 0.004 (265.5 without),
@@ -96,9 +97,10 @@ def main(argv=None):
     parser.add_argument("--ema", type=_beta, nargs="*", default=[], help="EMA decays β")
     parser.add_argument("--schedule", type=_int_at_least(1), default=None,
                         help="the cosine's length in steps (default: --steps; notebook 05's "
-                             "live run takes the recipe's 20,000)")
+                             "live run takes the recipe's default steps)")
     parser.add_argument("--lr", type=float, default=recipes.RECIPES["dcgan"].defaults["lr"],
-                        help="peak learning rate of both Adams (default: the recipe's, %(default)s)")
+                        help="peak learning rate of both Adams (default: the recipe's, "
+                             "%(default)s)")
     args = parser.parse_args(argv)
     recipe = recipes.RECIPES["dcgan"]
     build = recipes.gan_build("non-saturating", n_critic=1, betas=(0.5, 0.999), parts="auto",

@@ -403,8 +403,9 @@ RECIPES = {
     # of 19.1; 30,000 steps (the recipe's default since) 57.5 (3.01x; 54.8-57.5 over the last
     # 3,000), and the shipped run, those 30,000 resumed for 2,000 steps at the schedule's final
     # 0.05·lr, 56.7 (2.97x; 54.7-56.8 over those 2,000; 2,135 s on 2 cores shared with probes,
-    # 2026-12-03). experiments/dcgan_probes.py has the γ, subset and lazy-R1 probes. Wider networks did not pay for their cost (without R1): at
-    # width 64 (G 128 → 64 channels, D 64 → 128, each step 2.4x slower) `segen-jax train`
+    # 2026-12-03). experiments/dcgan_probes.py has the γ, subset and lazy-R1 probes. Wider
+    # networks did not pay for their cost (without R1): at width 64 (G 128 → 64 channels,
+    # D 64 → 128, each step 2.4x slower) `segen-jax train`
     # reached 149 after 4,000 steps decayed over 4,000 (13 min on 2 cores, about 10,000 steps at
     # width 32); decayed over 10,000 steps instead, width 64 reached 131 at step 2,500, then rose
     # to 190 at 5,500 while D's loss fell from 0.73 to 0.40. Shifting every image D sees by up
