@@ -7,12 +7,9 @@ fc6 is a 3x3 convolution from 128 to 256 channels on the 2x2 map left after five
 2-core CPU its forward and input gradient were the step's two slowest XLA ops (1.11 and 1.17 ms
 of 16.8 ms of op time, `RESULTS_profile.md`). Checks first that both steps give the same losses
 over 3 Adam steps from the same initial parameters, then prints the median img/s of 7
-interleaved windows of 1 s for each, and their ratio. A probe: the library's FCN keeps XLA's
+interleaved windows of about 1 s for each (`_common.interleaved_windows`), and their ratio. A probe: the library's FCN keeps XLA's
 convolution until this is measured on more hosts and the notebooks are re-run with it.
 """
-import statistics
-import time
-
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -46,21 +43,15 @@ def main():
     losses = {k: [float(s.run(1)["loss"]) for _ in range(3)] for k, s in steps.items()}
     diff = float(np.abs(np.subtract(*losses.values())).max())
     assert diff < 1e-4, f"the two steps differ: {losses}"
-    rates = {k: [] for k in steps}
-    for _ in range(7):
-        for k, s in steps.items():
-            n, start = 0, time.perf_counter()
-            while time.perf_counter() - start < 1.0:
-                s.run(5)
-                n += 5
-            rates[k].append(n * batch / (time.perf_counter() - start))
-    medians = {k: statistics.median(v) for k, v in rates.items()}
-    for k, v in rates.items():
-        print(f"{k:<18} {medians[k]:7.1f} img/s  (windows {[round(x) for x in v]})")
-    base, im2col = medians.values()
+    runs = {k: s.run for k, s in steps.items()}
+    counts = {k: _common.calibrate(run, target_s=1.0) for k, run in runs.items()}
+    per_step = _common.interleaved_windows(runs, counts, repeats=7)
+    rates = {k: batch / _common.median(v) for k, v in per_step.items()}
+    for k, v in per_step.items():
+        print(f"{k:<18} {rates[k]:7.1f} img/s  (windows {_common.spread(v)})")
+    base, im2col = rates.values()
     print(f"im2col ÷ XLA: {im2col / base:.2f}x; first 3 losses agree to {diff:.1e}; "
           f"{_common.load_now()}")
-
 
 if __name__ == "__main__":
     main()
