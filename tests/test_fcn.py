@@ -17,6 +17,10 @@ def n_params(model):
     return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
+def n_params_leaves(model):
+    return len(jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
 @pytest.mark.parametrize("variant", ["32s", "16s", "8s"])
 def test_fcn_maps_images_to_per_pixel_scores(variant):
     model = FCN(11, variant, rngs=nnx.Rngs(0))
@@ -49,6 +53,36 @@ def test_fresh_skip_layers_add_nothing_until_trained(variant):
     # the skip is wired in: a non-zero score_pool4 changes the output
     model.score_pool4.bias[...] = jnp.ones(11)
     assert float(jnp.abs(model(x) - bilinear_upsample(up, model.output_stride)).max()) > 0.5
+
+
+class _XlaFc6FCN(FCN):
+    """FCN with fc6 always through XLA's convolution (nnx.Conv), the reference for _fc6."""
+
+    def _fc6(self, x):
+        return self.fc6(x)
+
+
+def _count_convs(model, size):
+    jaxpr = jax.make_jaxpr(lambda x: model(x))(jnp.zeros((1, *size, 1)))
+    return str(jaxpr).count("conv_general_dilated")
+
+
+def test_fc6_on_a_tiny_map_is_the_same_function_with_the_same_gradients():
+    """FCN._fc6 (im2col on a CPU for a 2x2 map) against XLA's convolution: equal logits and
+    parameter gradients, and the switch only where the docstring says."""
+    fast, plain = (cls(11, "8s", rngs=nnx.Rngs(0)) for cls in (FCN, _XlaFc6FCN))
+    fast.fc6.bias[...] = plain.fc6.bias[...] = jnp.linspace(-0.2, 0.2, 256)
+    images = jax.random.uniform(jax.random.key(5), (3, 64, 64, 1))
+    labels = jax.random.randint(jax.random.key(6), (3, 64, 64), 0, 11)
+    np.testing.assert_allclose(fast(images), plain(images), rtol=1e-5, atol=1e-6)
+    grads = [jax.tree.leaves(nnx.grad(lambda m: pixel_cross_entropy(m(images), labels))(m))
+             for m in (fast, plain)]
+    assert len(grads[1]) == n_params_leaves(plain) and float(jnp.abs(grads[1][0]).max()) > 0
+    for got, want in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * float(jnp.abs(want).max()))
+    on_cpu = jax.default_backend() == "cpu"
+    assert _count_convs(fast, (64, 64)) == _count_convs(plain, (64, 64)) - on_cpu   # 2x2 map
+    assert _count_convs(fast, (96, 96)) == _count_convs(plain, (96, 96))           # 3x3 map
 
 
 def test_bilinear_conv_transpose_layer_upsamples():
