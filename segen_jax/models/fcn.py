@@ -160,8 +160,11 @@ class FCN(nnx.Module):
         (ops.conv2d_im2col), the same function with the same parameters: XLA:CPU's
         convolution is slowest on such tiny maps, and the FCN-8s train step at batch 4 ran
         1.10x faster this way (benchmarks/fcn_fc6.py). XLA's convolution everywhere else: the
-        same swap for block 5 (4x4 map) and block 4 (8x8) made that step slower."""
-        if jax.default_backend() == "cpu" and x.shape[1] * x.shape[2] <= 4:
+        same swap for block 5 (4x4 map) and block 4 (8x8) made that step slower. A fc6 that
+        was replaced by another module (e.g. conv + dropout, experiments/fcn_digit_scenes.py)
+        is simply called."""
+        tiny = x.shape[1] * x.shape[2] <= 4
+        if isinstance(self.fc6, nnx.Conv) and jax.default_backend() == "cpu" and tiny:
             return conv2d_im2col(x, self.fc6.kernel[...], self.fc6.bias[...], padding=1)
         return self.fc6(x)
 
