@@ -101,13 +101,15 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=recipes.RECIPES["dcgan"].defaults["lr"],
                         help="peak learning rate of both Adams (default: the recipe's, "
                              "%(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the networks, the noise and the batches (default 0)")
     args = parser.parse_args(argv)
     recipe = recipes.RECIPES["dcgan"]
     build = recipes.gan_build("non-saturating", n_critic=1, betas=(0.5, 0.999), parts="auto",
                               cosine=True, r1_weight=args.r1,
                               r1_samples=args.r1_samples)
-    graphdef, state, step = build(0, args.lr, args.schedule or args.steps)
-    batches = recipe.batches(recipe.defaults["batch_size"], 0)(0)
+    graphdef, state, step = build(args.seed, args.lr, args.schedule or args.steps)
+    batches = recipe.batches(recipe.defaults["batch_size"], args.seed)(0)
     generator_arrays = lambda s: s["nnx"][0]
     averages = {beta: _copy(generator_arrays(state)) for beta in args.ema}
     blend = jax.jit(lambda avg, new, beta: jax.tree.map(lambda a, b: beta * a + (1 - beta) * b,
