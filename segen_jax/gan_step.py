@@ -40,6 +40,13 @@ function in a form whose second derivatives are cheaper (`DCGANDiscriminator.r1_
 im2col convolutions on a CPU); R1 then differentiates that. (StyleGAN2's lazy R1,
 (k·γ/2)·R1 every k-th update, was measured on the DCGAN recipe and did not keep R1's gain
 under Adam: experiments/dcgan_probes.py.)
+ema = β (with a state from gan_state(..., ema=True)) also keeps an exponential moving average of
+the generator's parameters and batch-norm statistics, updated after every generator update,
+    θ̄_G ← β·θ̄_G + (1 − β)·θ_G        (θ̄_G starts at the initial θ_G),
+in state["g_ema"]; it does not change training. gan_models(graphdef, state, ema=True) returns
+the generator with the averaged arrays. The average smooths the step-to-step oscillation of a
+GAN's generator (Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN
+Training"); it helps most while the learning rate is still high (experiments/dcgan_probes.py).
 Metrics: d_loss (of the last critic update, R1 term included), g_loss, d_grad_norm,
 g_grad_norm, gradient_penalty for "wgan-gp" and r1_penalty when γ > 0; all guarded by the
 training loop's NaN/inf check.
@@ -47,6 +54,7 @@ training loop's NaN/inf check.
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -80,20 +88,40 @@ LOSSES = {
 }
 
 
-def gan_state(generator, discriminator, g_optimizer, d_optimizer, *, seed: int = 0):
-    """(graphdef, state) for gan_step (module docstring)."""
+_AVERAGED = (nnx.Param, nnx.BatchStat)      # what the generator's moving average covers
+
+
+def gan_state(generator, discriminator, g_optimizer, d_optimizer, *, seed: int = 0,
+              ema: bool = False):
+    """(graphdef, state) for gan_step (module docstring). ema=True adds state["g_ema"], the
+    generator's moving average (a copy of its parameters and batch statistics to start), for
+    gan_step(ema=β)."""
+    if not isinstance(ema, bool):
+        raise ValueError(f"gan_state: ema must be True or False, got {ema!r}")
     graphdef, arrays = nnx.split((generator, discriminator, g_optimizer, d_optimizer))
-    return graphdef, {"nnx": arrays, "key": jax.random.key(seed)}
+    state = {"nnx": arrays, "key": jax.random.key(seed)}
+    if ema:       # a copy: the step donates its state, and no buffer may be donated twice
+        state["g_ema"] = jax.tree.map(jnp.copy, nnx.state(generator, _AVERAGED))
+    return graphdef, state
 
 
-def gan_models(graphdef, state):
-    """(generator, discriminator) of a gan_state state."""
-    generator, discriminator, _, _ = nnx.merge(graphdef, state["nnx"])
+def gan_models(graphdef, state, *, ema: bool = False):
+    """(generator, discriminator) of a gan_state state; with ema=True the generator carries
+    the moving average state["g_ema"] (module docstring) instead of its trained arrays."""
+    if ema and "g_ema" not in state:
+        raise ValueError("gan_models: ema=True needs a state made by gan_state(..., "
+                         f"ema=True), which holds 'g_ema'; this one holds {sorted(state)}")
+    # nnx.merge may reuse the state's variables; with ema, merge fresh ones (the same arrays)
+    # so that loading the average into the generator leaves the training state alone
+    arrays = jax.tree.map(lambda a: a, state["nnx"]) if ema else state["nnx"]
+    generator, discriminator, _, _ = nnx.merge(graphdef, arrays)
+    if ema:
+        nnx.update(generator, state["g_ema"])
     return generator, discriminator
 
 
 def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
-             gp_weight=GP_WEIGHT, r1_weight=0.0, r1_samples=None, parts=1,
+             gp_weight=GP_WEIGHT, r1_weight=0.0, r1_samples=None, parts=1, ema=None,
              compiler_options="auto"):
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
@@ -101,6 +129,8 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
     10 for images and 0.1 in their 2-D toy experiments). r1_weight: γ of the R1 penalty
     (module docstring; 0 leaves it out); r1_samples: m, R1 on the first min(m, B) real
     examples of each critic update (None: all B). parts: an int P >= 1 or "auto" (module docstring).
+    ema: None, or β in [0, 1) for the generator's moving average (module docstring; the state
+    must come from gan_state(..., ema=True)).
     compiler_options: "auto", None or a dict, as in train.nnx_step."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
@@ -115,6 +145,9 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
             r1_samples, (int, np.integer)) or r1_samples < 1):
         raise ValueError(f"gan_step: r1_samples must be None or an int >= 1, got {r1_samples!r}")
     r1_samples = r1_samples if r1_samples is None else int(r1_samples)
+    if ema is not None and (isinstance(ema, bool) or not isinstance(ema, (int, float))
+                            or not 0 <= ema < 1):
+        raise ValueError(f"gan_step: ema must be None or a number β with 0 <= β < 1, got {ema!r}")
     if parts != "auto" and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
                             or parts < 1):
         raise ValueError(f"gan_step: parts must be 'auto' or an int >= 1, got {parts!r}")
@@ -134,6 +167,9 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
         if r1_weight > 0 and r1_samples is not None and min(r1_samples, b) % pack:
             raise ValueError(f"gan_step: r1_samples ({r1_samples}) must be divisible by pack "
                              f"({pack}) when it is smaller than the batch of each update ({b})")
+        if ema is not None and "g_ema" not in state:
+            raise ValueError(f"gan_step: ema={ema} needs a state made by gan_state(..., "
+                             f"ema=True), which holds 'g_ema'; this one holds {sorted(state)}")
         generator, discriminator, g_opt, d_opt = nnx.merge(graphdef, state["nnx"])
         if loss == "wgan-gp" and jax.tree.leaves(nnx.state(discriminator, nnx.BatchStat)):
             raise ValueError("gan_step: the wgan-gp critic must have no batch statistics "
@@ -180,7 +216,13 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
         g_opt.update(generator, g_grads)
         metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_grad_norm": optax.tree.norm(d_grads),
                    "g_grad_norm": optax.tree.norm(g_grads), **d_metrics}
-        return {"nnx": nnx.state((generator, discriminator, g_opt, d_opt)), "key": key}, metrics
+        new_state = {"nnx": nnx.state((generator, discriminator, g_opt, d_opt)), "key": key}
+        if ema is not None:
+            new_state["g_ema"] = jax.tree.map(lambda avg, now: ema * avg + (1 - ema) * now,
+                                              state["g_ema"], nnx.state(generator, _AVERAGED))
+        elif "g_ema" in state:         # carried unchanged, so the state keeps its structure
+            new_state["g_ema"] = state["g_ema"]
+        return new_state, metrics
 
     return step
 

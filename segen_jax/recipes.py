@@ -227,18 +227,20 @@ def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1
     same losses up to float rounding, faster on a CPU. WGAN-GP keeps parts=1, since its penalty
     would draw its interpolation weights per part and the shipped run (trained whole) would no
     longer be reproduced. r1_weight, r1_samples: γ and m of gan_step's R1 penalty (γ = 0
-    leaves it out; the DCGAN recipe takes DCGAN_R1; experiments/dcgan_probes.py measures it)."""
-    def build(seed: int, lr: float, steps: int):
+    leaves it out; the DCGAN recipe takes DCGAN_R1; experiments/dcgan_probes.py measures it).
+    build(..., ema=β) also keeps the generator's moving average (gan_step's ema; read it with
+    gan_models(graphdef, state, ema=True))."""
+    def build(seed: int, lr: float, steps: int, ema=None):
         generator = DCGANGenerator(GAN_LATENT, rngs=nnx.Rngs(seed))
         discriminator = DCGANDiscriminator(rngs=nnx.Rngs(seed + 1))
         rate = cosine_rate(lr, steps) if cosine else lr
         adam = lambda m: nnx.Optimizer(m, optax.adam(rate, b1=betas[0], b2=betas[1]),
                                        wrt=nnx.Param)
         graphdef, state = gan_state(generator, discriminator, adam(generator),
-                                    adam(discriminator), seed=seed)
+                                    adam(discriminator), seed=seed, ema=ema is not None)
         return graphdef, state, gan_step(graphdef, loss, latent_dim=GAN_LATENT,
                                          n_critic=n_critic, parts=parts, r1_weight=r1_weight,
-                                         r1_samples=r1_samples)
+                                         r1_samples=r1_samples, ema=ema)
     return build
 
 

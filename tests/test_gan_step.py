@@ -409,3 +409,59 @@ def test_gan_build_decays_the_learning_rate_along_a_cosine_when_asked():
     ratio = [norm(moves[True][1][net]) / norm(moves[False][1][net]) for net in (0, 1)]
     assert ratio[1] == pytest.approx(0.05, rel=1e-4)       # D: same gradient, 0.05·lr
     assert ratio[0] == pytest.approx(0.05, rel=0.1)        # G: through a different D
+
+
+def test_the_generator_average_follows_its_recurrence_and_leaves_training_alone():
+    """θ̄ ← β·θ̄ + (1 − β)·θ after each generator update, over parameters and batch-norm
+    statistics, starting from the initial generator; the trained networks are the same with
+    or without the average."""
+    beta, steps = 0.8, 3
+    g = lambda: DCGANGenerator(8, width=4, rngs=nnx.Rngs(0))
+    d = lambda: DCGANDiscriminator(width=4, rngs=nnx.Rngs(1))
+    opt = lambda m: nnx.Optimizer(m, optax.sgd(1.0), wrt=nnx.Param)   # steps that show
+    plain_def, plain = gan_state(*(lambda a, b: (a, b, opt(a), opt(b)))(g(), d()))
+    ema_def, averaged = gan_state(*(lambda a, b: (a, b, opt(a), opt(b)))(g(), d()), ema=True)
+    plain_step = gan_step(plain_def, "non-saturating", latent_dim=8)
+    ema_step = gan_step(ema_def, "non-saturating", latent_dim=8, ema=beta)
+    arrays = lambda graphdef, s: [np.asarray(a) for a in jax.tree.leaves(
+        nnx.state(gan_models(graphdef, s)[0], (nnx.Param, nnx.BatchStat)))]
+    expected = arrays(ema_def, averaged)
+    real = data.load_mnist("train")[0][:8 * steps]
+    for i in range(steps):
+        batch = jnp.asarray(real[8 * i:8 * (i + 1)])
+        plain, _ = plain_step(plain, batch)
+        averaged, _ = ema_step(averaged, batch)
+        expected = [beta * e + (1 - beta) * now for e, now in zip(expected,
+                                                                   arrays(ema_def, averaged))]
+    for a, b in zip(params(plain_def, plain), params(ema_def, averaged)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    ema_generator = gan_models(ema_def, averaged, ema=True)[0]
+    got = [np.asarray(a) for a in jax.tree.leaves(
+        nnx.state(ema_generator, (nnx.Param, nnx.BatchStat)))]
+    # reading the average left the training state alone: it still differs from the average
+    assert len(got) == len(expected) and any(
+        np.abs(e - now).max() > 1e-3 for e, now in zip(expected, arrays(ema_def, averaged)))
+    for e, a in zip(expected, got):
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+    assert ema_step._cache_size() == 1
+
+
+def test_the_generator_average_needs_its_state_and_a_beta_below_one():
+    graphdef, state = toy_state()
+    with pytest.raises(ValueError, match=r"ema must be None or a number β with 0 <= β < 1, "
+                                         r"got 1.0"):
+        gan_step(graphdef, latent_dim=2, ema=1.0)
+    with pytest.raises(ValueError, match="ema must be True or False, got 0.9"):
+        gan_state(*nnx.merge(graphdef, state["nnx"]), ema=0.9)
+    step = gan_step(graphdef, latent_dim=2, ema=0.9)
+    with pytest.raises(ValueError, match=r"ema=0.9 needs a state made by gan_state\(\.\.\., "
+                                         r"ema=True\), which holds 'g_ema'"):
+        step(state, jnp.zeros((8, 2)))
+    with pytest.raises(ValueError, match="gan_models: ema=True needs a state"):
+        gan_models(graphdef, state, ema=True)
+    # a state with an average runs through a step without one, the average carried unchanged
+    graphdef, state = gan_state(*nnx.merge(graphdef, state["nnx"]), ema=True)
+    before = [np.asarray(a) for a in jax.tree.leaves(state["g_ema"])]
+    state, _ = gan_step(graphdef, latent_dim=2)(state, jnp.zeros((8, 2)))
+    for a, b in zip(before, jax.tree.leaves(state["g_ema"])):
+        np.testing.assert_array_equal(a, np.asarray(b))
