@@ -39,8 +39,17 @@ Measured, one seed, FD at step 4,000 (each run's cosine over 4,000 steps):
     with its cosine over 400 steps instead: 386.0 at 400 (over 800: 303.4 at 800);
     --lr 0.004: 278.7/272.7/248.4/234.1/265.5 at 400-800; --lr 0.006: 300.1 at 400, 240.9 at
     600, 434.9 at 800; --ema 0.9 / 0.95: 214.5 / 215.4 at 800 with --lr 0.004 (265.5 without),
-    340.7 / 340.9 at 400 with the recipe's rate (331.3 without). None holds below 229 within
-    the notebook's CPU budget: the live run keeps the recipe's rate and 400 steps.
+    340.7 / 340.9 at 400 with the recipe's rate (331.3 without). None held below 229 within
+    the notebook's CPU budget then.
+  2026-12-07, the same host type, this script with --seed, sharing the 2 cores with CI's tests:
+    --steps 800 --schedule 30000 --eval-every 200 --lr 0.004 --ema 0.9 0.95 --seed 0 / 1 / 2:
+    FD at 800 228.6 / 254.3 / 237.6, averages 230.6 / 229.7 / 220.2 (β = 0.9) and
+    229.5 / 223.7 / 222.7 (β = 0.95): at the target, not below it;
+    --steps 1200 --eval-every 400 --ema 0.95 0.99, the same otherwise: FD at 1200
+    220.0 / 194.8 / 194.6, averages 193.5 / 172.8 / 196.4 (β = 0.95) and 200.2 / 177.1 / 193.8
+    (β = 0.99); at 400 seed 1's generator had jumped to 514.5, its β = 0.95 average 300.0.
+    Every seed below 229 at 1,200 steps: notebook 05's live run since takes 1,200 steps at
+    --lr 0.004 and judges the β = 0.95 average (`gan_step(ema=...)`).
   Step cost on both cores against no R1 (median of 5 interleaved windows of 40 steps): R1 on
   8 / 16 / 64 digits 1.20x / 1.42x / 2.42x through XLA's convolutions (27.3 steps/s without
   R1; the probes above ran so), 1.04x / 1.08x / 1.25x through DCGANDiscriminator.r1_forward
