@@ -6,9 +6,11 @@ what lowers the DCGAN's FD on the 4,000 shipped digits?).
     python -m experiments.dcgan_probes --steps 4000 --r1-samples all   # R1 on the whole batch
     python -m experiments.dcgan_probes --steps 4000 --ema 0.99 0.999   # + averaged generators
     python -m experiments.dcgan_probes --steps 800 --schedule 20000 --eval-every 100 --lr 0.004
+    python -m experiments.dcgan_probes --steps 4000 --width 64         # both networks twice as wide
 
 The run is the "dcgan" recipe's (networks, non-saturating loss, Adam(2e-3 or --lr,
-β = (0.5, 0.999)) decayed along a cosine over --steps or --schedule, batch 64, seed 0,
+β = (0.5, 0.999)) decayed along a cosine over --steps or --schedule, batch 64, seed 0 or --seed,
+networks of width 32 or --width,
 Mescheder et al.'s R1 penalty (γ/2)·E‖∇_x D(x)‖² on the first m real digits of each batch
 added to D's loss, `recipes.DCGAN_R1`). --r1 γ and --r1-samples m change the penalty
 (`gan_step(r1_weight=γ, r1_samples=m)`; γ = 0 leaves it out). --ema β also keeps an exponential moving average of the
@@ -112,11 +114,14 @@ def main(argv=None):
                              "%(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the networks, the noise and the batches (default 0)")
+    parser.add_argument("--width", type=_int_at_least(1), default=32,
+                        help="width of both networks (DCGANGenerator's and "
+                             "DCGANDiscriminator's; default: the recipe's, 32)")
     args = parser.parse_args(argv)
     recipe = recipes.RECIPES["dcgan"]
     build = recipes.gan_build("non-saturating", n_critic=1, betas=(0.5, 0.999), parts="auto",
                               cosine=True, r1_weight=args.r1,
-                              r1_samples=args.r1_samples)
+                              r1_samples=args.r1_samples, width=args.width)
     graphdef, state, step = build(args.seed, args.lr, args.schedule or args.steps)
     batches = recipe.batches(recipe.defaults["batch_size"], args.seed)(0)
     generator_arrays = lambda s: s["nnx"][0]

@@ -219,7 +219,8 @@ GAN_SAMPLES = 1000
 DCGAN_R1 = {"r1_weight": 1.0, "r1_samples": 16}   # the dcgan recipe's R1 penalty (gan_step)
 
 
-def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1_samples=None):
+def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1_samples=None,
+              width=32):
     """build(seed, lr, steps) for a DCGAN generator/discriminator pair trained by gan_step with
     `loss`, both with Adam(lr, b1, b2): at a constant rate (`steps` is not used), or with
     cosine=True decayed like adam_cosine's, from lr to 0.05·lr over `steps`, then 0.05·lr. The
@@ -229,10 +230,11 @@ def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1
     longer be reproduced. r1_weight, r1_samples: γ and m of gan_step's R1 penalty (γ = 0
     leaves it out; the DCGAN recipe takes DCGAN_R1; experiments/dcgan_probes.py measures it).
     build(..., ema=β) also keeps the generator's moving average (gan_step's ema; read it with
-    gan_models(graphdef, state, ema=True))."""
+    gan_models(graphdef, state, ema=True)). width: the networks' width (DCGANGenerator's and
+    DCGANDiscriminator's; the recipes keep the default 32)."""
     def build(seed: int, lr: float, steps: int, ema=None):
-        generator = DCGANGenerator(GAN_LATENT, rngs=nnx.Rngs(seed))
-        discriminator = DCGANDiscriminator(rngs=nnx.Rngs(seed + 1))
+        generator = DCGANGenerator(GAN_LATENT, width=width, rngs=nnx.Rngs(seed))
+        discriminator = DCGANDiscriminator(width=width, rngs=nnx.Rngs(seed + 1))
         rate = cosine_rate(lr, steps) if cosine else lr
         adam = lambda m: nnx.Optimizer(m, optax.adam(rate, b1=betas[0], b2=betas[1]),
                                        wrt=nnx.Param)

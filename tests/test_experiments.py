@@ -52,6 +52,7 @@ def test_dcgan_probes_take_the_peak_rate_and_the_cosine_length(capsys):
     assert short[0] == long[0] and short[1] != long[1]
     assert fds("--schedule", "1", "--lr", "0.0005")[0] != short[0]
     assert fds("--schedule", "1", "--seed", "1")[0] != short[0]     # other networks and batches
+    assert fds("--schedule", "1", "--width", "8")[0] != short[0]    # narrower networks
 
 
 def test_toy_gans_full_reports_modes_and_quality_per_seed_and_snapshot(capsys):
