@@ -52,6 +52,13 @@ Measured, one seed, FD at step 4,000 (each run's cosine over 4,000 steps):
     (β = 0.99); at 400 seed 1's generator had jumped to 514.5, its β = 0.95 average 300.0.
     Every seed below 229 at 1,200 steps: notebook 05's live run since takes 1,200 steps at
     --lr 0.004 and judges the β = 0.95 average (`gan_step(ema=...)`).
+  2026-12-07, the same host type, --steps 4000 --width 64 --eval-every 1000 (R1 as the recipe;
+    sharing the 2 cores with CI's tests): FD 248.6 / 129.7 / 106.9 / 97.4 at steps
+    1,000-4,000 (1,069 s), against 124.9 for the recipe's width 32 (above) and 149 for width 64
+    without R1 (recipes.py). With R1 the wider pair pays per step; per CPU second not yet: its
+    step costs about 2.4x, and width 32's 10,000 steps reached 79.3 (recipes.py). For full mode's
+    FD <= 2x the floor (38.2; the shipped width-32 run plateaued at 54.7-57.5), a long width-64
+    run with R1 is the next thing to measure.
   Step cost on both cores against no R1 (median of 5 interleaved windows of 40 steps): R1 on
   8 / 16 / 64 digits 1.20x / 1.42x / 2.42x through XLA's convolutions (27.3 steps/s without
   R1; the probes above ran so), 1.04x / 1.08x / 1.25x through DCGANDiscriminator.r1_forward
