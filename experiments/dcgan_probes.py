@@ -58,7 +58,10 @@ Measured, one seed, FD at step 4,000 (each run's cosine over 4,000 steps):
     without R1 (recipes.py). With R1 the wider pair pays per step; per CPU second not yet: its
     step costs about 2.4x, and width 32's 10,000 steps reached 79.3 (recipes.py). For full mode's
     FD <= 2x the floor (38.2; the shipped width-32 run plateaued at 54.7-57.5), a long width-64
-    run with R1 is the next thing to measure.
+    run with R1 is the next thing to measure. --steps 10000 --width 64 --eval-every 2500 (the
+    same day, cores shared with CI's tests for the first 40 min): FD 159.4 / 85.8 / 77.5 / 73.4
+    at 2,500-10,000 (2,568 s), against 101.7 at 5,000 and 79.3 at 10,000 for width 32
+    (recipes.py): ahead at every evaluation, by less at the end.
   Step cost on both cores against no R1 (median of 5 interleaved windows of 40 steps): R1 on
   8 / 16 / 64 digits 1.20x / 1.42x / 2.42x through XLA's convolutions (27.3 steps/s without
   R1; the probes above ran so), 1.04x / 1.08x / 1.25x through DCGANDiscriminator.r1_forward
