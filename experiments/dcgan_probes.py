@@ -7,10 +7,12 @@ what lowers the DCGAN's FD on the 4,000 shipped digits?).
     python -m experiments.dcgan_probes --steps 4000 --ema 0.99 0.999   # + averaged generators
     python -m experiments.dcgan_probes --steps 800 --schedule 20000 --eval-every 100 --lr 0.004
     python -m experiments.dcgan_probes --steps 4000 --width 64         # both networks twice as wide
+    python -m experiments.dcgan_probes --steps 4000 --shift 2 --cutout 8   # DiffAugment
 
 The run is the "dcgan" recipe's (networks, non-saturating loss, Adam(2e-3 or --lr,
 β = (0.5, 0.999)) decayed along a cosine over --steps or --schedule, batch 64, seed 0 or --seed,
-networks of width 32 or --width,
+networks of width 32 or --width, D shown DiffAugment's shifted (--shift s) and cut-out
+(--cutout c) images if asked (gan_step(augment=diff_augment)),
 Mescheder et al.'s R1 penalty (γ/2)·E‖∇_x D(x)‖² on the first m real digits of each batch
 added to D's loss, `recipes.DCGAN_R1`). --r1 γ and --r1-samples m change the penalty
 (`gan_step(r1_weight=γ, r1_samples=m)`; γ = 0 leaves it out). --ema β also keeps an exponential moving average of the
@@ -62,12 +64,21 @@ Measured, one seed, FD at step 4,000 (each run's cosine over 4,000 steps):
     same day, cores shared with CI's tests for the first 40 min): FD 159.4 / 85.8 / 77.5 / 73.4
     at 2,500-10,000 (2,568 s), against 101.7 at 5,000 and 79.3 at 10,000 for width 32
     (recipes.py): ahead at every evaluation, by less at the end.
+  2026-12-07, a 2-core AMD EPYC, two runs at a time on one core each (`taskset -c 0|1`),
+    --steps 4000 --eval-every 1000, FD at steps 1,000-4,000: the recipe 240.9 / 155.3 / 131.7 /
+    126.9 (556 s; 124.9 on 2026-12-03); --r1 0.3: 205.9 / 196.6 / 141.4 / 126.0; DiffAugment
+    (Zhao et al. 2020) with R1 as the recipe: --shift 2: 281.9 / 220.1 / 173.7 / 163.8 (488 s),
+    --shift 4 --cutout 14 (their "translation,cutout" policy at 28x28): 317.0 / 282.5 / 254.9 /
+    238.5. With R1, D's loss stays near log 4 (1.35-1.39) in every run: D does not memorise
+    the 4,000 digits, which is what the augmentation is for, and showing it shifted and cut
+    digits only slowed G down (as translation did without R1, recipes.py).
   Step cost on both cores against no R1 (median of 5 interleaved windows of 40 steps): R1 on
   8 / 16 / 64 digits 1.20x / 1.42x / 2.42x through XLA's convolutions (27.3 steps/s without
   R1; the probes above ran so), 1.04x / 1.08x / 1.25x through DCGANDiscriminator.r1_forward
   (25.4 steps/s without R1), which gan_step's R1 now differentiates.
 """
 import argparse
+import functools
 import json
 import time
 
@@ -76,7 +87,7 @@ from flax import nnx
 
 from segen_jax import recipes
 from segen_jax.cli import _int_at_least
-from segen_jax.gan_step import gan_models
+from segen_jax.gan_step import diff_augment, gan_models
 
 
 def _beta(text):
@@ -124,14 +135,24 @@ def main(argv=None):
                              "%(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the networks, the noise and the batches (default 0)")
+    parser.add_argument("--shift", type=_int_at_least(0), default=0,
+                        help="DiffAugment: D sees every image shifted by up to this many pixels "
+                             "(gan_step.diff_augment; default 0: not shifted)")
+    parser.add_argument("--cutout", type=_int_at_least(0), default=0,
+                        help="DiffAugment: ... and with a square of this side cut out "
+                             "(default 0: none)")
     parser.add_argument("--width", type=_int_at_least(1), default=32,
                         help="width of both networks (DCGANGenerator's and "
                              "DCGANDiscriminator's; default: the recipe's, 32)")
     args = parser.parse_args(argv)
     recipe = recipes.RECIPES["dcgan"]
+    augment = None
+    if args.shift or args.cutout:
+        augment = functools.partial(diff_augment, shift=args.shift, cutout=args.cutout)
     build = recipes.gan_build("non-saturating", n_critic=1, betas=(0.5, 0.999), parts="auto",
                               cosine=True, r1_weight=args.r1,
-                              r1_samples=args.r1_samples, width=args.width)
+                              r1_samples=args.r1_samples, width=args.width,
+                              augment=augment)
     graphdef, state, step = build(args.seed, args.lr, args.schedule or args.steps)
     batches = recipe.batches(recipe.defaults["batch_size"], args.seed)(0)
     generator_arrays = lambda s: s["nnx"][0]

@@ -47,6 +47,13 @@ in state["g_ema"]; it does not change training. gan_models(graphdef, state, ema=
 the generator with the averaged arrays. The average smooths the step-to-step oscillation of a
 GAN's generator (Yazıcı et al. 2019, "The Unusual Effectiveness of Averaging in GAN
 Training"); it helps most while the learning rate is still high (experiments/dcgan_probes.py).
+augment = T (a function (key, images) -> images, e.g. diff_augment) shows D only augmented
+images, real and generated alike, in every critic and generator update ("DiffAugment", Zhao et
+al. 2020): L_D(D∘T_k, x, x̃) and L_G(D∘T_k(G(z))) with a fresh key k for each batch. T must be
+differentiable in the images, since G's gradient flows through it; R1 is then taken at the
+points D sees as real, ‖∇_u D(u)‖² at u = T_k(x). It is meant for small training sets, where
+D otherwise learns the set by heart; on the course's DCGAN, whose R1 already keeps D near
+chance, it slowed G down instead (experiments/dcgan_probes.py).
 Metrics: d_loss (of the last critic update, R1 term included), g_loss, d_grad_norm,
 g_grad_norm, gradient_penalty for "wgan-gp" and r1_penalty when γ > 0; all guarded by the
 training loop's NaN/inf check.
@@ -60,6 +67,7 @@ import optax
 from flax import nnx
 
 from segen_jax import losses
+from segen_jax.models.classifier import random_shift
 from segen_jax.models.gan import pack_samples
 from segen_jax.train import default_parts, xla_options
 
@@ -122,7 +130,7 @@ def gan_models(graphdef, state, *, ema: bool = False):
 
 def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
              gp_weight=GP_WEIGHT, r1_weight=0.0, r1_samples=None, parts=1, ema=None,
-             compiler_options="auto"):
+             augment=None, compiler_options="auto"):
     """The compiled step (module docstring): step(state, real) -> (state, metrics), where
     real is (n_critic·B, ...) and, for the "wgan-gp" loss, the critic must have no batch
     statistics (its penalty is per example). gp_weight: λ of "wgan-gp" (Gulrajani et al. use
@@ -130,7 +138,8 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
     (module docstring; 0 leaves it out); r1_samples: m, R1 on the first min(m, B) real
     examples of each critic update (None: all B). parts: an int P >= 1 or "auto" (module docstring).
     ema: None, or β in [0, 1) for the generator's moving average (module docstring; the state
-    must come from gan_state(..., ema=True)).
+    must come from gan_state(..., ema=True)). augment: None or a function (key, images) ->
+    images applied to everything D sees (module docstring; diff_augment is one).
     compiler_options: "auto", None or a dict, as in train.nnx_step."""
     if loss not in LOSSES:
         raise ValueError(f"gan_step: loss must be one of {sorted(LOSSES)}, got {loss!r}")
@@ -152,6 +161,9 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
                             or parts < 1):
         raise ValueError(f"gan_step: parts must be 'auto' or an int >= 1, got {parts!r}")
     parts = parts if parts == "auto" else int(parts)
+    if augment is not None and not callable(augment):
+        raise ValueError("gan_step: augment must be None or a function (key, images) -> images, "
+                         f"got {augment!r}")
     d_loss_fn, g_loss_fn = LOSSES[loss]
     group = (lambda x: pack_samples(x.reshape(x.shape[0], -1), pack)) if pack > 1 else (
         lambda x: x)
@@ -185,6 +197,9 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
             key, z_key, gp_key = jax.random.split(key, 3)
             x_real = real[i * b:(i + 1) * b]
             fake = jax.lax.stop_gradient(generator(jax.random.normal(z_key, (b, latent_dim))))
+            if augment is not None:
+                key, real_key, fake_key = jax.random.split(key, 3)
+                x_real, fake = augment(real_key, x_real), augment(fake_key, fake)
 
             def d_part(d, x_real, fake, gp_key):
                 gp = lambda: losses.gradient_penalty(lambda x: d(x), group(x_real), group(fake),
@@ -211,8 +226,13 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
             d_opt.update(discriminator, d_grads)
         key, z_key = jax.random.split(key)
         z = jax.random.normal(z_key, (b, latent_dim))
+        shown = lambda x: x
+        if augment is not None:
+            key, g_aug_key = jax.random.split(key)
+            shown = lambda x: augment(g_aug_key, x)
         g_loss, g_grads = nnx.value_and_grad(
-            lambda g: sum(g_loss_fn(discriminator(group(f))) for f in split(g(z))) / n)(generator)
+            lambda g: sum(g_loss_fn(discriminator(group(f))) for f in split(shown(g(z)))) / n)(
+            generator)
         g_opt.update(generator, g_grads)
         metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_grad_norm": optax.tree.norm(d_grads),
                    "g_grad_norm": optax.tree.norm(g_grads), **d_metrics}
@@ -243,6 +263,38 @@ def _parts(parts, b, pack, discriminator):
                          "batch statistics (nnx.BatchStat), which would then be per part; use "
                          "parts=1")
     return parts
+
+
+def diff_augment(key, images, *, shift: int = 4, cutout: int = 0):
+    """DiffAugment's translation and cutout (Zhao et al. 2020), for gan_step(augment=...):
+    images (B, H, W, C) -> (B, H, W, C), for each image b
+        T(x)_b = m_b ⊙ S_b x_b,
+    where S_b shifts image b by (dy, dx) ~ uniform{−s..s}² (s = shift), filling with zeros, and
+    the mask m_b is 1 except on a cutout × cutout square, its top-left corner at (cy − c//2,
+    cx − c//2) with (cy, cx) uniform over the pixels (clipped at the borders), where it is 0.
+    Both are linear in x, so gradients pass through to the images (and to G); shift=0 or
+    cutout=0 leaves that part out. Zero is the background of images in [0, 1]."""
+    if getattr(images, "ndim", None) != 4:
+        raise ValueError("diff_augment: images must be (B, H, W, C), got shape "
+                         f"{getattr(images, 'shape', type(images).__name__)}")
+    _, h, w, _ = images.shape
+    for name, value, high in (("shift", shift, min(h, w) - 1), ("cutout", cutout, min(h, w))):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+                0 <= value <= high):
+            raise ValueError(f"diff_augment: {name} must be an int in [0, {high}] for images of "
+                             f"{h}x{w}, got {value!r}")
+    shift_key, cut_key = jax.random.split(key)
+    if shift:
+        images = random_shift(shift_key, images, int(shift))
+    if cutout:
+        b = images.shape[0]
+        top_left = jax.random.randint(cut_key, (b, 2), 0, jnp.array([h, w])) - cutout // 2
+        rows = jnp.arange(h)[None, :] - top_left[:, :1]          # (B, H)
+        cols = jnp.arange(w)[None, :] - top_left[:, 1:]          # (B, W)
+        inside = ((rows >= 0) & (rows < cutout))[:, :, None] & (
+            (cols >= 0) & (cols < cutout))[:, None, :]
+        images = images * (~inside)[..., None].astype(images.dtype)
+    return images
 
 
 def sample(generator, n, *, latent_dim, seed=0):

@@ -220,7 +220,7 @@ DCGAN_R1 = {"r1_weight": 1.0, "r1_samples": 16}   # the dcgan recipe's R1 penalt
 
 
 def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1_samples=None,
-              width=32):
+              width=32, augment=None):
     """build(seed, lr, steps) for a DCGAN generator/discriminator pair trained by gan_step with
     `loss`, both with Adam(lr, b1, b2): at a constant rate (`steps` is not used), or with
     cosine=True decayed like adam_cosine's, from lr to 0.05·lr over `steps`, then 0.05·lr. The
@@ -231,7 +231,8 @@ def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1
     leaves it out; the DCGAN recipe takes DCGAN_R1; experiments/dcgan_probes.py measures it).
     build(..., ema=β) also keeps the generator's moving average (gan_step's ema; read it with
     gan_models(graphdef, state, ema=True)). width: the networks' width (DCGANGenerator's and
-    DCGANDiscriminator's; the recipes keep the default 32)."""
+    DCGANDiscriminator's; the recipes keep the default 32). augment: gan_step's (None: D sees
+    the images as they are, as in the recipes; experiments/dcgan_probes.py --shift/--cutout)."""
     def build(seed: int, lr: float, steps: int, ema=None):
         generator = DCGANGenerator(GAN_LATENT, width=width, rngs=nnx.Rngs(seed))
         discriminator = DCGANDiscriminator(width=width, rngs=nnx.Rngs(seed + 1))
@@ -242,7 +243,7 @@ def gan_build(loss, *, n_critic, betas, parts=1, cosine=False, r1_weight=0.0, r1
                                     adam(discriminator), seed=seed, ema=ema is not None)
         return graphdef, state, gan_step(graphdef, loss, latent_dim=GAN_LATENT,
                                          n_critic=n_critic, parts=parts, r1_weight=r1_weight,
-                                         r1_samples=r1_samples, ema=ema)
+                                         r1_samples=r1_samples, ema=ema, augment=augment)
     return build
 
 
@@ -414,7 +415,9 @@ RECIPES = {
     # width 32); decayed over 10,000 steps instead, width 64 reached 131 at step 2,500, then rose
     # to 190 at 5,500 while D's loss fell from 0.73 to 0.40. Shifting every image D sees by up
     # to 2 px (DiffAugment's translation) did not help at width 32 (191 against 173 after 4,000
-    # steps, one seed, without R1). Gulrajani et al.: Adam 1e-4, β = (0.5, 0.9), 5 critic
+    # steps, one seed, without R1), nor with R1 (gan_step(augment=diff_augment), 2026-12-07:
+    # 163.8 with 2 px, 238.5 with 4 px and a 14x14 cutout, against 126.9 for the recipe after
+    # 4,000 steps; experiments/dcgan_probes.py). Gulrajani et al.: Adam 1e-4, β = (0.5, 0.9), 5 critic
     # updates per generator update, λ = 10.
     "dcgan": _gan_recipe("non-saturating", 1, (0.5, 0.999), 2e-3, parts="auto", cosine=True,
                          steps=30000, **DCGAN_R1),

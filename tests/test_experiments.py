@@ -53,6 +53,8 @@ def test_dcgan_probes_take_the_peak_rate_and_the_cosine_length(capsys):
     assert fds("--schedule", "1", "--lr", "0.0005")[0] != short[0]
     assert fds("--schedule", "1", "--seed", "1")[0] != short[0]     # other networks and batches
     assert fds("--schedule", "1", "--width", "8")[0] != short[0]    # narrower networks
+    # D shown shifted and cut-out images trains G differently from the first step
+    assert fds("--schedule", "1", "--shift", "2", "--cutout", "4")[0] != short[0]
 
 
 def test_toy_gans_full_reports_modes_and_quality_per_seed_and_snapshot(capsys):

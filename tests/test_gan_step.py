@@ -9,7 +9,8 @@ from flax import nnx
 
 from segen_jax import data, metrics
 from segen_jax import losses
-from segen_jax.gan_step import LOSSES, _parts, gan_models, gan_state, gan_step, sample
+from segen_jax.gan_step import (LOSSES, _parts, diff_augment, gan_models, gan_state, gan_step,
+                                sample)
 from segen_jax.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from segen_jax.models.gan import pack_samples
 from segen_jax.train import train
@@ -465,3 +466,84 @@ def test_the_generator_average_needs_its_state_and_a_beta_below_one():
     state, _ = gan_step(graphdef, latent_dim=2)(state, jnp.zeros((8, 2)))
     for a, b in zip(before, jax.tree.leaves(state["g_ema"])):
         np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def test_diff_augment_shifts_each_image_by_at_most_s_pixels_with_zero_fill():
+    images = jax.random.uniform(jax.random.key(0), (12, 9, 11, 2)) + 0.5    # no zeros inside
+    s = 2
+    out = np.asarray(diff_augment(jax.random.key(1), images, shift=s))
+    assert out.shape == images.shape
+    padded = np.pad(np.asarray(images), ((0, 0), (s, s), (s, s), (0, 0)))
+    seen = set()
+    for b in range(12):
+        matches = [(dy, dx) for dy in range(-s, s + 1) for dx in range(-s, s + 1)
+                   if np.array_equal(out[b], padded[b, s - dy:s - dy + 9, s - dx:s - dx + 11])]
+        assert len(matches) == 1, b           # exactly one shift within ±s explains image b
+        seen.add(matches[0])
+    assert len(seen) > 3                      # the shifts are drawn per image
+
+
+@pytest.mark.parametrize("side", [1, 4, 5])
+def test_diff_augment_cuts_out_one_square_clipped_at_the_borders(side):
+    h, w = 10, 8
+    out = np.asarray(diff_augment(jax.random.key(2), jnp.ones((200, h, w, 3)), shift=0,
+                                  cutout=side))
+    assert set(np.unique(out)) <= {0.0, 1.0}
+    assert (out == out[..., :1]).all()        # the same square in every channel
+    full = 0
+    for image in out[..., 0]:
+        rows, cols = np.nonzero(image == 0)
+        assert rows.size                      # the centre is a pixel, so some pixel is cut
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert rows.size == height * width    # a rectangle ...
+        assert 1 <= height <= side and 1 <= width <= side   # ... at most the square
+        full += height == width == side
+    assert full > 40                          # most squares lie inside the image
+
+
+def test_diff_augment_is_linear_so_gradients_pass_through():
+    key = jax.random.key(3)
+    x, y = (jax.random.normal(k, (6, 12, 12, 1)) for k in jax.random.split(jax.random.key(4)))
+    T = lambda images: diff_augment(key, images, shift=3, cutout=5)
+    np.testing.assert_allclose(T(2.0 * x - 3.0 * y), 2.0 * T(x) - 3.0 * T(y), atol=1e-5)
+    v = jax.random.normal(jax.random.key(5), x.shape)
+    grad = jax.grad(lambda images: jnp.sum(T(images) * v))(x)
+    # for a linear T, <∇_x <T(x), v>, y> = <v, T(y)>
+    assert float(jnp.sum(grad * y)) == pytest.approx(float(jnp.sum(v * T(y))), rel=1e-4)
+    assert float(jnp.abs(grad).sum()) > 0
+    np.testing.assert_array_equal(diff_augment(key, x, shift=0, cutout=0), x)
+
+
+@pytest.mark.parametrize("images, kwargs, match", [
+    (jnp.zeros((4, 8, 8)), {}, r"images must be \(B, H, W, C\), got shape \(4, 8, 8\)"),
+    (jnp.zeros((4, 8, 8, 1)), {"shift": 8}, r"shift must be an int in \[0, 7\] for images "
+                                             r"of 8x8, got 8"),
+    (jnp.zeros((4, 8, 8, 1)), {"shift": 1.5}, r"shift must be an int in \[0, 7\]"),
+    (jnp.zeros((4, 6, 8, 1)), {"cutout": 7}, r"cutout must be an int in \[0, 6\] for images "
+                                              r"of 6x8, got 7"),
+    (jnp.zeros((4, 8, 8, 1)), {"cutout": -1}, r"cutout must be an int in \[0, 8\]"),
+])
+def test_diff_augment_errors(images, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diff_augment(jax.random.key(0), images, **kwargs)
+
+
+def test_augment_is_what_the_discriminator_sees_in_every_update():
+    """An augmentation that blanks every image: D's losses are those of D(0) on both sides,
+    R1 is taken at the blank images, and G gets no gradient (D's input no longer depends on
+    it)."""
+    blank = lambda key, images: jnp.zeros_like(images)
+    real = jax.random.uniform(jax.random.key(6), (16, 28, 28, 1))
+    graphdef, state = dcgan_state()
+    discriminator = gan_models(graphdef, state)[1]
+    d0 = discriminator(jnp.zeros_like(real))
+    want_d = float(losses.discriminator_loss(d0, d0))
+    want_r1 = float(losses.r1_penalty(discriminator, jnp.zeros_like(real)))
+    assert want_r1 != pytest.approx(float(losses.r1_penalty(discriminator, real)), rel=0.01)
+    step = gan_step(graphdef, latent_dim=8, r1_weight=2.0, augment=blank)
+    _, m = step(state, real)
+    assert float(m["r1_penalty"]) == pytest.approx(want_r1, rel=1e-4)
+    assert float(m["d_loss"]) == pytest.approx(want_d + want_r1, rel=1e-4)
+    assert float(m["g_grad_norm"]) == 0.0
+    with pytest.raises(ValueError, match="augment must be None or a function"):
+        gan_step(graphdef, latent_dim=8, augment="translation")
