@@ -37,9 +37,11 @@ each update only (with pack > 1: over their groups): for a D without batch stati
 unbiased estimate of the same R1 (the batches are shuffled), with more variance, at about m/B
 of the cost; it is not used when γ = 0. A discriminator may offer `r1_forward(x)`, the same
 function in a form whose second derivatives are cheaper (`DCGANDiscriminator.r1_forward`:
-im2col convolutions on a CPU); R1 then differentiates that. (StyleGAN2's lazy R1,
-(k·γ/2)·R1 every k-th update, was measured on the DCGAN recipe and did not keep R1's gain
-under Adam: experiments/dcgan_probes.py.)
+im2col convolutions on a CPU); R1 and WGAN-GP's gradient penalty, the two terms that are
+differentiated twice, then go through that, while the scores in the loss itself stay D(x)
+(WGAN-GP's recipe step ran 1.7-1.8x faster so on a 2-core CPU: benchmarks/wgan_gp_step.py).
+(StyleGAN2's lazy R1, (k·γ/2)·R1 every k-th update, was measured on the DCGAN recipe and did
+not keep R1's gain under Adam: experiments/dcgan_probes.py.)
 ema = β (with a state from gan_state(..., ema=True)) also keeps an exponential moving average of
 the generator's parameters and batch-norm statistics, updated after every generator update,
     θ̄_G ← β·θ̄_G + (1 − β)·θ_G        (θ̄_G starts at the initial θ_G),
@@ -202,8 +204,9 @@ def gan_step(graphdef, loss="non-saturating", *, latent_dim, n_critic=1, pack=1,
                 x_real, fake = augment(real_key, x_real), augment(fake_key, fake)
 
             def d_part(d, x_real, fake, gp_key):
-                gp = lambda: losses.gradient_penalty(lambda x: d(x), group(x_real), group(fake),
-                                                     gp_key)
+                critic = getattr(d, "r1_forward", d)         # the same D, faster twice
+                gp = lambda: losses.gradient_penalty(lambda x: critic(x), group(x_real),
+                                                     group(fake), gp_key)
                 return d_loss_fn(d(group(x_real)), d(group(fake)), gp, gp_weight)
 
             def d_objective(d):

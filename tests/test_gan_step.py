@@ -232,6 +232,34 @@ def test_r1_differentiates_the_discriminators_r1_forward_when_it_has_one():
     assert float(m["r1_penalty"]) == pytest.approx(want, rel=1e-5)
 
 
+def test_wgan_gp_penalty_differentiates_r1_forward_and_the_scores_stay_the_critics():
+    class LinearCritic(nnx.Module):           # D(x) = w·x + b: ‖∇D‖ = ‖w‖ everywhere
+        def __init__(self, rngs):
+            self.linear = nnx.Linear(2, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.linear(x)
+
+    class Steeper(LinearCritic):              # r1_forward = 3·D: gradient norm 3‖w‖
+        def r1_forward(self, x):
+            return 3.0 * self(x)
+    real = jax.random.normal(jax.random.key(3), (16, 2))
+    results = {}
+    for critic in (LinearCritic, Steeper):    # same parameters, noise and keys
+        g, d = MLPGenerator(2, rngs=nnx.Rngs(0)), critic(nnx.Rngs(1))
+        w = float(jnp.linalg.norm(d.linear.kernel[...]))
+        graphdef, state = gan_state(g, d, nnx.Optimizer(g, optax.sgd(0.0), wrt=nnx.Param),
+                                    nnx.Optimizer(d, optax.sgd(0.0), wrt=nnx.Param))
+        _, m = gan_step(graphdef, "wgan-gp", latent_dim=2, gp_weight=10.0)(state, real)
+        results[critic] = float(m["d_loss"]), float(m["gradient_penalty"])
+    assert results[LinearCritic][1] == pytest.approx((w - 1) ** 2, rel=1e-5)
+    assert results[Steeper][1] == pytest.approx((3 * w - 1) ** 2, rel=1e-5)
+    # L_D = E[D(fake)] − E[D(real)] + λ·GP: only the penalty may differ between the two, so the
+    # critic's scores come from D itself (3·D there would triple them)
+    assert results[Steeper][0] - results[LinearCritic][0] == pytest.approx(
+        10.0 * ((3 * w - 1) ** 2 - (w - 1) ** 2), rel=1e-4)
+
+
 def test_r1_samples_must_suit_the_packing():
     graphdef, state = toy_state(pack=2)
     step = gan_step(graphdef, latent_dim=2, pack=2, r1_weight=1.0, r1_samples=3)

@@ -19,7 +19,8 @@ DCGANDiscriminator (no batch norm, so the same network serves as a WGAN-GP criti
     `r1_forward(x)` is the same function with each convolution written as one matrix product
     (`ops.conv2d_im2col`) on a CPU: equal values and gradients (to float rounding), and on
     XLA:CPU the second-order pass of an R1 penalty through it runs 2.5-6.7x faster per layer
-    (benchmarks/r1_conv.py); gan_step's R1 uses it. On GPU/TPU it is __call__.
+    (benchmarks/r1_conv.py); gan_step's R1 and WGAN-GP's gradient penalty use it. On GPU/TPU
+    it is __call__.
 DCGAN's guidelines followed: strided convolutions instead of pooling, batch norm in the
 generator, ReLU in the generator and LeakyReLU in the discriminator, no hidden dense layers
 beyond the generator's projection.
