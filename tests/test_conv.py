@@ -9,6 +9,7 @@ pass: a real indexing bug is off by O(1).
 import functools
 
 import jax
+import jax.extend.core
 import jax.numpy as jnp
 import jax.scipy.signal
 import numpy as np
@@ -160,6 +161,28 @@ def test_conv2d_backward_gives_zero_to_pixels_no_window_reaches():
     assert np.all(np.asarray(dx[0, :, :, 0])[np.ix_(touched, touched)] == 1)
     assert np.all(np.asarray(dw) == 4)
 
+
+def _primitives(jaxpr):
+    """Names of the primitives in a jaxpr, those inside nested jaxprs (pjit, ...) included."""
+    names = []
+    for eqn in jaxpr.eqns:
+        names.append(eqn.primitive.name)
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            names += _primitives(sub)
+    return names
+
+
+def test_conv2d_weight_gradient_is_one_concatenation_of_the_offsets_gradients():
+    # conv2d takes its kh·kw per-offset kernels from w by one split, so dL/dw is one
+    # concatenation; indexing w offset by offset would make it a sum of kh·kw zero-padded
+    # copies of w (dynamic_update_slice or pad), which XLA:CPU recomputed inside every
+    # consumer of the gradient (the VAE's Adam moments; ops/conv.py).
+    x, w = jnp.ones((2, 7, 7, 3)), jnp.ones((3, 2, 3, 4))
+    forward = _primitives(jax.make_jaxpr(lambda w: conv2d(x, w, padding=1).sum())(w).jaxpr)
+    names = _primitives(jax.make_jaxpr(jax.grad(lambda w: conv2d(x, w, padding=1).sum()))(w).jaxpr)
+    assert names.count("concatenate") == 1, names
+    assert names.count("pad") == forward.count("pad"), names        # only x's padding
+    assert not {"dynamic_update_slice", "scatter-add"} & set(names), names
 
 # --------------------------------------------------------------------------- output sizes
 @given(conv_cases())

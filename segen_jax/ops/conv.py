@@ -68,10 +68,13 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1):
     """
     pads, s, d, out = _check_conv("conv2d", x, w, b, stride, padding, dilation)
     views = _patches(_pad(x, pads), w.shape[:2], s, d, out)
-    w_pq = w.reshape(-1, *w.shape[2:])                       # (kh·kw, C_in, C_out)
-    # w_pq[i] as a dynamic index: its gradient is one compiled update for every i (eager mode).
-    y = sum(jnp.einsum("nhwc,co->nhwo", v, lax.dynamic_index_in_dim(w_pq, i, keepdims=False))
-            for i, v in enumerate(views))
+    # w_pq, the kh·kw offsets' (C_in, C_out) kernels, by one split, whose gradient is one
+    # concatenation of the offsets' gradients. (Indexing w offset by offset would make the
+    # gradient a sum of kh·kw zero-padded copies of w, which XLA:CPU recomputes inside each
+    # consumer, Adam's moments included: the VAE's step ran 1.06-1.09x faster this way.)
+    w_pq = jnp.split(w.reshape(-1, *w.shape[2:]), w.shape[0] * w.shape[1])
+    y = sum(jnp.einsum("nhwc,co->nhwo", v, w_i.reshape(w.shape[2:]))
+            for v, w_i in zip(views, w_pq))
     return y if b is None else y + b
 
 
