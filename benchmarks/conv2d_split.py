@@ -13,9 +13,11 @@ upsampling), and with the batch in 8 parts XLA:CPU recomputed the padded sum ins
 consumer of the gradient (Adam's two moments and the gradient norm).
 
 For each model: the recipe's train step (VAE: `recipes.RECIPES["vae"]`, batch 64; the others:
-`train_step.py`'s step at --batch, Adam(1e-3), `parts="auto"`) built twice, the second with
+`train_step.py`'s step, Adam(1e-3), `parts="auto"`, at the batch in MODELS) built twice, the second with
 `conv_transpose2d` calling the indexed variant below; checks the same losses over 3 steps,
-then prints the median img/s of 7 interleaved windows of about 1 s and the ratio.
+then prints the median img/s of 7 interleaved windows of about 1 s and the ratio. Both compute
+the same numbers, so equal losses do not show that the swap took effect: the indexed variant
+counts its traces, and the script checks that only the indexed step made any.
 """
 import argparse
 import json
@@ -33,8 +35,12 @@ from segen_jax.recipes import RECIPES
 MODELS = {"vae": 64, "tinyfcn": 4, "tinyfcn32": 32, "fcn8s": 4}
 
 
+TRACES = {"indexed": 0}
+
+
 def conv2d_indexed(x, w, b=None, *, stride=1, padding=0, dilation=1):
     """ops.conv2d with w[p, q] taken by lax.dynamic_index_in_dim, offset by offset."""
+    TRACES["indexed"] += 1
     pads, s, d, out = conv_module._check_conv("conv2d", x, w, b, stride, padding, dilation)
     views = conv_module._patches(conv_module._pad(x, pads), w.shape[:2], s, d, out)
     w_pq = w.reshape(-1, *w.shape[2:])
@@ -79,9 +85,12 @@ def _build(model, conv2d):
 
 
 def measure(model, repeats):
-    steps, first = {}, {}
+    steps, first, traced = {}, {}, {}
     for name, conv2d in (("indexed", conv2d_indexed), ("split", conv_module.conv2d)):
+        before = TRACES["indexed"]
         steps[name], first[name] = _build(model, conv2d)
+        traced[name] = TRACES["indexed"] - before
+    assert traced["indexed"] > 0 and traced["split"] == 0, f"{model}: the swap failed: {traced}"
     diff = max(abs(a - b) / abs(b) for a, b in zip(first["indexed"], first["split"]))
     assert diff < 1e-6, f"{model}: the two steps' first losses differ: {first}"
     runs = {name: step.run for name, step in steps.items()}

@@ -423,8 +423,9 @@ RECIPES = {
                          steps=30000, **DCGAN_R1),
     "wgan-gp": _gan_recipe("wgan-gp", 5, (0.5, 0.9), 1e-4),
     # The VAE keeps XLA's default CPU options (YNNPACK convolutions): in 8 parts of 8 they ran
-    # its step 1.5x faster than train.CPU_OPTIONS (benchmarks/RESULTS_xla_cpu.md), 1.14x since
-    # ops.conv2d splits its kernel offsets (benchmarks/README.md, "VAE step").
+    # its step 1.5x faster than train.CPU_OPTIONS (benchmarks/RESULTS_xla_cpu.md); since
+    # ops.conv2d splits its kernel offsets, 1.14x in one run, inside its windows' spread
+    # (benchmarks/README.md, "VAE step").
     "vae": Recipe(lambda rngs: VAE(VAE_LATENT, rngs=rngs),
                   adam_cosine(lambda rngs: VAE(VAE_LATENT, rngs=rngs), vae_loss,
                               compiler_options=None), vae_batches,

@@ -184,6 +184,7 @@ def test_conv2d_weight_gradient_is_one_concatenation_of_the_offsets_gradients():
     assert names.count("pad") == forward.count("pad"), names        # only x's padding
     assert not {"dynamic_update_slice", "scatter-add"} & set(names), names
 
+
 # --------------------------------------------------------------------------- output sizes
 @given(conv_cases())
 def test_output_shape_follows_dumoulin_visin(case):
