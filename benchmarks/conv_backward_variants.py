@@ -5,10 +5,12 @@ forward convolution of dy with the flipped, transposed kernel (as fast as XLA's 
   lax-dw:   XLA's own weight gradient (a control: the custom-VJP plumbing alone),
   offsets:  one einsum per kernel tap, dw[a, b] = Σ_{n,h,w} x_pad[n, h+a, w+b, :]ᵀ dy[n, h, w, :],
   im2col:   one matmul of the patches (N·H·W, kh·kw·C_in)ᵀ by dy (N·H·W, C_out),
-against the model as the library builds it ("xla"). The first 3 losses are printed (they must
-agree: the same maths), then img/s of the library's step (`nnx_step(parts="auto")`), the
-median of 5 interleaved windows. Question from issue 8: single layers measured alone showed
-im2col's dw 2.4x faster than XLA's on 32x64x64x32->64 but 5x slower on 32x64x64x16->16.
+against XLA's own convolution ("xla") and the model as the library builds it ("strips": since
+2026-12-07 its weight gradients are taken in row strips below 8 images, `ops.conv_strips`).
+The first 3 losses are printed (they must agree: the same maths), then img/s of the library's
+step (`nnx_step(parts="auto")`), the median of 5 interleaved windows. Question from issue 8:
+single layers measured alone showed im2col's dw 2.4x faster than XLA's on 32x64x64x32->64 but
+5x slower on 32x64x64x16->16.
 
     python -m benchmarks.conv_backward_variants MODEL BATCH     # MODEL: fcn8s or tinyfcn
 """
@@ -27,7 +29,7 @@ from segen_jax.models import FCN, TinyFCN
 from segen_jax.train import nnx_state, nnx_step
 
 DN = ("NHWC", "HWIO", "NHWC")
-MODES = ("xla", "lax-dw", "offsets", "im2col")
+MODES = ("xla", "lax-dw", "offsets", "im2col", "strips")
 
 
 def custom_conv(mode):
@@ -90,10 +92,11 @@ def main(argv=None):
     steps, states, losses = {}, {}, {}
     for mode in MODES:
         model = FCN(11, "8s", rngs=nnx.Rngs(0)) if name == "fcn8s" else TinyFCN(11, rngs=nnx.Rngs(0))
-        if mode != "xla":
+        if mode != "strips":       # "strips": as the library builds it (ops.conv_strips)
             for _, module in nnx.iter_graph(model):
                 if isinstance(module, nnx.Conv):
-                    module.conv_general_dilated = custom_conv(mode)
+                    module.conv_general_dilated = (lax.conv_general_dilated if mode == "xla"
+                                                   else custom_conv(mode))
         graphdef, states[mode] = nnx_state(model, nnx.Optimizer(model, optax.adam(1e-3),
                                                                 wrt=nnx.Param))
         steps[mode] = nnx_step(graphdef, cross_entropy, parts="auto")
