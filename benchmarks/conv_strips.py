@@ -1,7 +1,7 @@
 """The weight gradient in row strips (`ops.conv_strips`) against XLA's own: the rows that
 justify the segmenters' `nnx.Conv` layers calling `conv_strips.conv_general_dilated`.
 
-    python -m benchmarks.conv_strips                  # ~6 min on 2 cores
+    python -m benchmarks.conv_strips                  # ~4.5 min on 2 cores
     python -m benchmarks.conv_strips --part layers    # or --part steps; --models tinyfcn,fcn8s
 
 Part "layers": ∂L/∂w of one 3x3 "SAME" convolution (the shapes of TinyFCN's layers, at
@@ -12,9 +12,11 @@ checked equal (to float rounding), then ms per call, the median of 7 interleaved
 
 Part "steps": each family's train step at batch 4 (the segmenter recipes' batch; `train_step.py`'s
 step, Adam(1e-3), `parts="auto"`) built twice from the same seed: as the library builds it, and
-with every `nnx.Conv` set back to `lax.conv_general_dilated`. Checks the first 3 losses agree,
-and that the strips were traced in the library's step and not in the other (equal losses cannot
-show it), then img/s, the median of 7 interleaved windows of about 1 s, and the ratio.
+with every `nnx.Conv` set back to `lax.conv_general_dilated`. Checks that the two models'
+gradients on one batch agree to float rounding (every layer's, so a wrong weight gradient
+anywhere shows), that the first 3 losses agree, and that the strips were traced in the
+library's step and not in the other (equal numbers cannot show it), then img/s, the median of
+7 interleaved windows of about 1 s, and the ratio.
 """
 import argparse
 import json
@@ -26,7 +28,7 @@ from flax import nnx
 from jax import lax
 
 from benchmarks import _common
-from benchmarks.train_step import FAMILIES, JaxStep
+from benchmarks.train_step import FAMILIES, JaxStep, cross_entropy
 from segen_jax.ops import conv_strips
 from segen_jax.train import CPU_OPTIONS
 
@@ -122,9 +124,20 @@ def _without_strips(make_model):
     return make
 
 
+def _gradient_difference(make_model, batch):
+    """max over parameters of max|g_strips − g_xla| / max|g_xla| on one batch, same seed."""
+    loss = lambda m: cross_entropy(m, batch, None)[0]
+    grads = {name: jax.tree.leaves(nnx.grad(loss)(make()))
+             for name, make in (("strips", make_model), ("xla", _without_strips(make_model)))}
+    return max(float(jnp.abs(a - b).max() / jnp.abs(b).max())
+               for a, b in zip(grads["strips"], grads["xla"]))
+
+
 def step(model, repeats, batch=4):
     make_model, _, _, make_batches, _ = FAMILIES[model]
     batches = [(jnp.asarray(x), jnp.asarray(y)) for x, y in make_batches(batch, 4)]
+    gradient_diff = _gradient_difference(make_model, batches[0])
+    assert gradient_diff < 1e-4, f"{model}: the gradients differ by {gradient_diff:.1e}"
     built, losses, traced = {}, {}, {}
     original = conv_strips._conv_strips
     conv_strips._conv_strips = _counting(original)
@@ -146,7 +159,8 @@ def step(model, repeats, batch=4):
     return {"model": model, "batch": batch, "strips_img_s": round(rate["strips"], 1),
             "xla_img_s": round(rate["xla"], 1), "ratio": round(rate["strips"] / rate["xla"], 3),
             "spread": {name: _common.spread(v) for name, v in per_step.items()},
-            "first_losses_max_rel_diff": diff, "load": _common.load_now()}
+            "first_losses_max_rel_diff": diff, "gradients_max_rel_diff": gradient_diff,
+            "strips_traced": traced["strips"], "load": _common.load_now()}
 
 
 def main(argv=None):

@@ -35,6 +35,12 @@ def full_float32_products():
         yield
 
 
+@pytest.fixture(autouse=True)
+def strips_on_any_backend(monkeypatch):
+    """The strips are taken on the CPU only; these tests check them on whatever JAX runs on."""
+    monkeypatch.setattr(conv_strips, "_on_cpu", lambda: True)
+
+
 def assert_close(actual, expected, n_terms):
     assert actual.shape == expected.shape
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=1e-5,
@@ -89,6 +95,28 @@ def test_weight_gradient_in_strips_equals_xla_for_every_strip_count(case, data):
     assert_close(got, pullback(dy)[0], n_terms=np.prod(y.shape[:3]))
 
 
+@pytest.mark.parametrize("n, h, kh, stride, dilation, top_bottom", [
+    (1, 17, 3, 2, 2, (2, 1)),   # H_out 8 (S = 1, 2, 4, 8), a padded row the convolution skips
+    (2, 17, 3, 2, 1, (1, 0)),   # H_out 8, a skipped row
+    (3, 16, 4, 2, 1, (1, 1)),   # the DCGAN discriminator's k4 s2 p1
+    (2, 13, 3, 1, 3, (3, 3)),   # H_out 13: S = 1 or 13 (one row per strip)
+])
+def test_weight_gradient_in_strips_on_strided_and_dilated_layers(n, h, kh, stride, dilation,
+                                                                top_bottom):
+    """Fixed cases the drawn ones may miss: stride 2 with a 3x3 or 4x4 kernel and S > 1, and
+    inputs whose last padded rows no output reaches."""
+    x = jax.random.normal(jax.random.key(0), (n, h, 7, 3))
+    w = jax.random.normal(jax.random.key(1), (kh, 3, 3, 2))
+    padding, strides, dilations = (top_bottom, (1, 1)), (stride, 1), (dilation, 1)
+    y, pullback = jax.vjp(lambda v: lax_conv(x, v, strides, padding, dilations), w)
+    dy = jax.random.normal(jax.random.key(2), y.shape)
+    want = pullback(dy)[0]
+    for strips in divisors(y.shape[1]):
+        got = weight_gradient_in_strips(x, dy, w.shape, strides=strides, padding=padding,
+                                        dilation=dilations, strips=strips)
+        assert_close(got, want, n_terms=np.prod(y.shape[:3]))
+
+
 @given(conv_cases())
 def test_drop_in_equals_lax_values_and_gradients(case):
     x, w, strides, padding, dilation = case
@@ -141,6 +169,19 @@ def test_weight_gradient_in_strips_names_a_bad_strip_count():
                                          "rows, got 4"):
         weight_gradient_in_strips(x, dy, (1, 1, 1, 1), strides=(1, 1),
                                   padding=((0, 0), (0, 0)), dilation=(1, 1), strips=4)
+
+
+def test_drop_in_refuses_what_lax_refuses_and_handles_an_output_without_rows():
+    x, w = jnp.ones((2, 3, 3, 1)), jnp.ones((3, 3, 1, 2))
+    with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+        conv_general_dilated(x, w, (1, 1), ((1.5, 1), (1, 1)), dimension_numbers=DN)
+    with pytest.raises(TypeError, match="prefered_element_type"):
+        conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=DN,
+                             prefered_element_type=None)
+    tall = jnp.ones((2, 2, 3, 1))         # a 3-row kernel over 2 rows, VALID: no output rows
+    grad = jax.grad(lambda w: jnp.sum(conv_general_dilated(tall, w, (1, 1), "VALID",
+                                                           dimension_numbers=DN)))(w)
+    np.testing.assert_array_equal(grad, np.zeros(w.shape))
 
 
 def custom_vjp_calls(fn, *args):

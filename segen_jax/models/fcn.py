@@ -69,7 +69,9 @@ class ConvTranspose(nnx.Module):
 
 def _conv(cin, cout, k, rngs, **kw):
     """A "SAME" k×k convolution whose weight gradient is taken in row strips at small batches
-    on the CPU (ops.conv_strips: XLA's own is 2-12x slower below 8 images)."""
+    on the CPU (ops.conv_strips: XLA's own is 2-9x slower below 8 images). There, below 8
+    images on the CPU, the models are differentiable in reverse mode only (jax.grad, jax.vjp,
+    jax.jacrev, to any order); jax.jvp and jax.jacfwd raise."""
     return nnx.Conv(cin, cout, (k, k), padding="SAME", rngs=rngs,
                     conv_general_dilated=conv_strips.conv_general_dilated, **kw)
 

@@ -7,9 +7,10 @@ to x_pad) has the weight gradient
 
 which XLA computes as one more convolution, of x_pad with ∂L/∂y as the kernel, where the batch
 N becomes that convolution's feature axis. On XLA:CPU (jaxlib 0.10.2, Eigen's convolutions
-under `train.CPU_OPTIONS` as under XLA's defaults) that convolution is 2-12x slower for N < 8 than
-for N = 8 (`python -m benchmarks.conv_strips`: for 64x64 maps, 32 → 16 channels, 5.8 ms at
-N = 4 against 3.9 ms at N = 8, and 6.1 ms at N = 1).
+under `train.CPU_OPTIONS`) that convolution takes about as long for 1 image as for 8 (for 64x64
+maps, 32 → 16 channels: 5.9 ms at N = 1, 5.5 at N = 4, 5.2 at N = 8), so below 8 images it is
+2-9x slower than the strips below, which take 1.0-1.5x the time of PyTorch's weight gradient
+(`python -m benchmarks.conv_strips`, benchmarks/RESULTS_conv_strips.md).
 The sum over the output rows i splits into S strips of R = H_out / S consecutive rows; strip
 t needs the input rows [s·R·t, s·R·t + L) of x_pad, L = s·(R − 1) + d·(kh − 1) + 1. Stacking
 the S strips of each image as images of their own,
@@ -29,6 +30,7 @@ strip path is a `jax.custom_vjp`: reverse mode to any order works, forward mode 
 `jax.jacfwd`) does not.
 """
 import functools
+import operator
 
 import jax
 import jax.numpy as jnp
@@ -40,11 +42,12 @@ _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
 def strip_count(batch: int, rows: int) -> int:
     """S, the strips the output's `rows` are cut into for a batch of `batch` images: the
-    smallest divisor of rows with batch·S >= MIN_IMAGES (rows itself if there is none)."""
+    smallest divisor of rows with batch·S >= MIN_IMAGES (rows itself if there is none; 1 for
+    an output without rows)."""
     for strips in range(1, rows + 1):
         if rows % strips == 0 and batch * strips >= MIN_IMAGES:
             return strips
-    return rows
+    return max(rows, 1)
 
 
 def _conv(x, w, strides, padding, dilation, precision):
@@ -88,9 +91,12 @@ def _forward(x, w, strides, padding, dilation, precision):
 def _backward(strides, padding, dilation, precision, residuals, dy):
     x, w = residuals
     dx = jax.vjp(lambda v: _conv(v, w, strides, padding, dilation, precision), x)[1](dy)[0]
-    dw = weight_gradient_in_strips(x, dy, w.shape, strides=strides, padding=padding,
-                                   dilation=dilation, strips=strip_count(*dy.shape[:2]),
-                                   precision=precision)
+    strips = strip_count(*dy.shape[:2])
+    if strips == 1:       # XLA's own
+        dw = jax.vjp(lambda v: _conv(x, v, strides, padding, dilation, precision), w)[1](dy)[0]
+    else:
+        dw = weight_gradient_in_strips(x, dy, w.shape, strides=strides, padding=padding,
+                                       dilation=dilation, strips=strips, precision=precision)
     return dx, dw
 
 
@@ -112,6 +118,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     plain = (spatial != 2 or lhs.shape[0] >= MIN_IMAGES or not _on_cpu()
              or feature_group_count != 1 or batch_group_count != 1
              or any(d != 1 for d in lhs_dilation)
+             or set(kwargs) - {"preferred_element_type", "out_sharding"}   # lax says why
              or any(value is not None for value in kwargs.values())
              or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
              != lax.conv_dimension_numbers(lhs.shape, rhs.shape, _DIMENSIONS))
@@ -122,6 +129,6 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     if isinstance(padding, str):
         extent = [d * (k - 1) + 1 for k, d in zip(rhs.shape[:2], rhs_dilation)]
         padding = lax.padtype_to_pads(lhs.shape[1:3], extent, window_strides, padding)
-    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    return _conv_strips(lhs, rhs, tuple(int(s) for s in window_strides), padding, rhs_dilation,
-                        precision)
+    padding = tuple((operator.index(lo), operator.index(hi)) for lo, hi in padding)
+    return _conv_strips(lhs, rhs, tuple(operator.index(s) for s in window_strides), padding,
+                        rhs_dilation, precision)
