@@ -249,7 +249,8 @@ def xla_op_times(run, by="kind"):
     """(wall seconds, {op: ms}) of run() (which must block until its results are ready) under
     jax.profiler: each XLA:CPU op's duration summed over every thread, grouped by op_kind
     (by="kind") or by the op's own name in the compiled HLO module (by="name"). Uses
-    jax._src.profiler.ProfileData, which is not public API."""
+    jax._src.profiler.ProfileData, which is not public API. An asynchronous op (XLA's Eigen
+    convolutions) counts only its start event; its end is a separate "end: <op>" event."""
     import jax
     from jax._src.profiler import ProfileData
     if by not in ("kind", "name"):

@@ -14,7 +14,9 @@ the wall time per step and the self CPU time of its top operators. Prints a Mark
 the results and their reading are in RESULTS_profile.md.
 
 The JAX op names come from jax._src.profiler.ProfileData, which is not public API (as in
-scan_vs_loop.py); a later JAX may rename its trace lines.
+scan_vs_loop.py); a later JAX may rename its trace lines. XLA's own (Eigen) convolutions run
+asynchronously and their events hold only their start, so the op time undercounts steps that
+use them (train.CPU_OPTIONS) and "threads busy" reads low (RESULTS_profile.md, "Correction").
 """
 import argparse
 import time
