@@ -130,6 +130,19 @@ def interleaved_windows(runs: dict, steps: dict, *, repeats: int) -> dict:
     return per_step
 
 
+def rates(runs: dict, *, per_call: float = 1.0, repeats: int, target_s: float = 1.0,
+          minimum: int = 10):
+    """Two or more variants of one step timed against each other: `calibrate` each run to
+    windows of about target_s, `interleaved_windows` over them, and per_call / the median
+    seconds per call (per_call = the batch size gives img/s, 1 gives steps/s).
+    Returns ({name: rate}, {name: spread of its windows})."""
+    counts = {name: calibrate(run, target_s=target_s, minimum=minimum)
+              for name, run in runs.items()}
+    per_step = interleaved_windows(runs, counts, repeats=repeats)
+    return ({name: per_call / median(v) for name, v in per_step.items()},
+            {name: spread(v) for name, v in per_step.items()})
+
+
 def median(values) -> float:
     return float(statistics.median(values))
 

@@ -94,14 +94,12 @@ def measure(model, repeats):
     diff = max(abs(a - b) / abs(b) for a, b in zip(first["indexed"], first["split"]))
     assert diff < 1e-6, f"{model}: the two steps' first losses differ: {first}"
     runs = {name: step.run for name, step in steps.items()}
-    counts = {name: _common.calibrate(run, target_s=1.0) for name, run in runs.items()}
-    per_step = _common.interleaved_windows(runs, counts, repeats=repeats)
     batch = MODELS[model]
-    rate = {name: batch / _common.median(v) for name, v in per_step.items()}
+    rate, spread = _common.rates(runs, per_call=batch, repeats=repeats)
     return {"model": model.removesuffix("32"), "batch": batch,
             "split_img_s": round(rate["split"], 1), "indexed_img_s": round(rate["indexed"], 1),
             "ratio": round(rate["split"] / rate["indexed"], 3),
-            "spread": {name: _common.spread(v) for name, v in per_step.items()},
+            "spread": spread,
             "first_losses_max_rel_diff": diff, "load": _common.load_now()}
 
 

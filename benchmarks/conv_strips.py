@@ -153,12 +153,10 @@ def step(model, repeats, batch=4):
     diff = max(abs(a - b) / abs(b) for a, b in zip(losses["strips"], losses["xla"]))
     assert diff < 1e-5, f"{model}: the two steps' first losses differ: {losses}"
     runs = {name: s.run for name, s in built.items()}
-    counts = {name: _common.calibrate(run, target_s=1.0) for name, run in runs.items()}
-    per_step = _common.interleaved_windows(runs, counts, repeats=repeats)
-    rate = {name: batch / _common.median(v) for name, v in per_step.items()}
+    rate, spread = _common.rates(runs, per_call=batch, repeats=repeats)
     return {"model": model, "batch": batch, "strips_img_s": round(rate["strips"], 1),
             "xla_img_s": round(rate["xla"], 1), "ratio": round(rate["strips"] / rate["xla"], 3),
-            "spread": {name: _common.spread(v) for name, v in per_step.items()},
+            "spread": spread,
             "first_losses_max_rel_diff": diff, "gradients_max_rel_diff": gradient_diff,
             "strips_traced": traced["strips"], "load": _common.load_now()}
 

@@ -43,11 +43,9 @@ def main():
     diff = float(np.abs(np.subtract(*losses.values())).max())
     assert diff < 1e-4, f"the two steps differ: {losses}"
     runs = {k: s.run for k, s in steps.items()}
-    counts = {k: _common.calibrate(run, target_s=1.0) for k, run in runs.items()}
-    per_step = _common.interleaved_windows(runs, counts, repeats=7)
-    rates = {k: batch / _common.median(v) for k, v in per_step.items()}
-    for k, v in per_step.items():
-        print(f"{k:<18} {rates[k]:7.1f} img/s  (windows {_common.spread(v)})")
+    rates, spread = _common.rates(runs, per_call=batch, repeats=7)
+    for k, rate in rates.items():
+        print(f"{k:<18} {rate:7.1f} img/s  (windows {spread[k]})")
     base, im2col = rates.values()
     print(f"im2col ÷ XLA: {im2col / base:.2f}x; first 3 losses agree to {diff:.1e}; "
           f"{_common.load_now()}")

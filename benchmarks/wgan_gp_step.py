@@ -63,11 +63,9 @@ def main():
     diff = float(np.abs(np.subtract(*values.values())).max())
     assert diff < 1e-4, f"the two steps differ: {values}"
     assert XlaCritic.traces > 0, "the XLA-convolution step never called XlaCritic.r1_forward"
-    counts = {k: _common.calibrate(run, target_s=1.5, minimum=2) for k, run in runs.items()}
-    per_step = _common.interleaved_windows(runs, counts, repeats=7)
-    rates = {k: 1 / _common.median(v) for k, v in per_step.items()}
-    for k, v in per_step.items():
-        print(f"{k:<22} {rates[k]:6.2f} steps/s  (windows {_common.spread(v)})")
+    rates, spread = _common.rates(runs, repeats=7, target_s=1.5, minimum=2)
+    for k, rate in rates.items():
+        print(f"{k:<22} {rate:6.2f} steps/s  (windows {spread[k]})")
     xla, im2col = rates.values()
     print(f"im2col ÷ XLA: {im2col / xla:.2f}x; critic losses and penalties of the first 3 steps "
           f"agree to {diff:.1e}; {_common.load_now()}")

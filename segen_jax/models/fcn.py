@@ -30,8 +30,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from segen_jax.models.classifier import Classifier
-from segen_jax.ops import (bilinear_kernel, bilinear_upsample, conv2d_im2col, conv_strips,
-                           conv_transpose2d, max_pool2d)
+from segen_jax.ops import (bilinear_kernel, bilinear_upsample, conv2d_im2col, conv_one_channel,
+                           conv_strips, conv_transpose2d, max_pool2d)
 
 VARIANTS = {"32s": 32, "16s": 16, "8s": 8}
 
@@ -68,12 +68,15 @@ class ConvTranspose(nnx.Module):
 
 
 def _conv(cin, cout, k, rngs, **kw):
-    """A "SAME" k×k convolution whose weight gradient is taken in row strips at small batches
-    on the CPU (ops.conv_strips: XLA's own is 2-9x slower below 8 images). There, below 8
-    images on the CPU, the models are differentiable in reverse mode only (jax.grad, jax.vjp,
+    """A "SAME" k×k convolution. On the CPU, a layer of one input channel (the first, on grey
+    images) sums kh·kw scaled shifted copies of the image (ops.conv_one_channel: XLA's own
+    convolution is 2-12x slower there); the others take their weight gradient in row strips at
+    small batches (ops.conv_strips: XLA's own is 2-9x slower below 8 images). Below 8 images
+    on the CPU the models are then differentiable in reverse mode only (jax.grad, jax.vjp,
     jax.jacrev, to any order); jax.jvp and jax.jacfwd raise."""
+    conv = conv_one_channel if cin == 1 else conv_strips
     return nnx.Conv(cin, cout, (k, k), padding="SAME", rngs=rngs,
-                    conv_general_dilated=conv_strips.conv_general_dilated, **kw)
+                    conv_general_dilated=conv.conv_general_dilated, **kw)
 
 
 def _check_images(name, images, channels, stride):
