@@ -70,17 +70,9 @@ def _layer_runs(torch, n, size, c_in, c_out):
         error = np.abs(np.asarray(got) - want).max()
         assert error < scale, f"{name} differs from XLA's weight gradient by {error}"
 
-    def timed(fn, is_jax):
-        def run(k):
-            for _ in range(k):
-                out = fn()
-            if is_jax:
-                out.block_until_ready()
-        return run
-
-    return {"xla": timed(lambda: jitted["xla"](x, dy), True),
-            "strips": timed(lambda: jitted["strips"](x, dy), True),
-            "torch": timed(torch_dw, False)}
+    return {"xla": _common.call_runner(lambda: jitted["xla"](x, dy), True),
+            "strips": _common.call_runner(lambda: jitted["strips"](x, dy), True),
+            "torch": _common.call_runner(torch_dw, False)}
 
 
 def layers(repeats):
@@ -91,9 +83,8 @@ def layers(repeats):
             runs = _layer_runs(torch, n, size, c_in, c_out)
             for run in runs.values():
                 run(3)
-            counts = {name: _common.calibrate(run, target_s=0.3) for name, run in runs.items()}
-            per_call = _common.interleaved_windows(runs, counts, repeats=repeats)
-            ms = {name: _common.median(v) * 1e3 for name, v in per_call.items()}
+            rate, _ = _common.rates(runs, repeats=repeats, target_s=0.3)
+            ms = {name: 1e3 / r for name, r in rate.items()}
             rows.append([f"{n}x{size}x{size}, {c_in} → {c_out}",
                          conv_strips.strip_count(n, size), f"{ms['xla']:.2f}",
                          f"{ms['strips']:.2f}", f"{ms['torch']:.2f}",
