@@ -1,33 +1,30 @@
 """XLA's convolution of one-channel images computed as kh·kw scaled shifted copies on the CPU.
 
-A model's first layer sees grey images, C_in = 1. Its convolution (NHWC, kernel HWIO
-(kh, kw, 1, C_out), stride s, dilation d, x zero-padded to x_pad)
+A model's first layer sees grey images, C_in = 1. Its stride-1 convolution (NHWC, kernel HWIO
+(kh, kw, 1, C_out), dilation d, x zero-padded to x_pad)
 
-    y[n, i, j, o] = Σ_p Σ_q x_pad[n, s·i + d·p, s·j + d·q, 0] · w[p, q, 0, o]
+    y[n, i, j, o] = Σ_p Σ_q x_pad[n, i + d·p, j + d·q, 0] · w[p, q, 0, o]
 
-has no sum over channels: it is kh·kw copies of the padded image, each shifted by (d·p, d·q),
-subsampled by s and scaled by the C_out weights w[p, q, 0, :], added up. That is what
-`ops.conv2d` (the direct method) computes, and XLA:CPU fuses it into one elementwise loop.
-XLA:CPU's own convolution (jaxlib 0.10.2, Eigen's, under `train.CPU_OPTIONS` or XLA's
-defaults) handles the missing channel sum badly: for 3x3, 1 → 16 channels its forward pass
-took 0.42 ms against 0.19 ms this way for 8 images of 28x28, 2.67 against 0.22 ms for 64 of
-them, 1.43 against 0.21 ms for 8 of 64x64 (one-off timing, 2026-12-07). The gradients are
-JAX's derivatives of the same sum:
+has no sum over channels: it is kh·kw copies of the padded image, each shifted by (d·p, d·q)
+and scaled by the C_out weights w[p, q, 0, :], added up. That is what `ops.conv2d` (the direct
+method) computes, and XLA:CPU fuses it into one elementwise loop. XLA:CPU's own convolution
+(jaxlib 0.10.2, Eigen's under `train.CPU_OPTIONS`) does the same work 1.4-4.1x slower: for
+3x3, 1 → 16 channels, forward pass and ∂L/∂w together 1.13 against 0.45 ms for 4 images of
+64x64, 1.93 against 0.93 ms for 8 (`python -m benchmarks.conv_one_channel`,
+benchmarks/RESULTS_conv_strips.md). The gradients are JAX's derivatives of the same sum,
 
-    ∂L/∂w[p, q, 0, o] = Σ_{n, i, j} x_pad[n, s·i + d·p, s·j + d·q, 0] · ∂L/∂y[n, i, j, o],
-    ∂L/∂x_pad = Σ_{p, q} the shifted copies of Σ_o ∂L/∂y[..., o] · w[p, q, 0, o],
+    ∂L/∂w[p, q, 0, o] = Σ_{n, i, j} x_pad[n, i + d·p, j + d·q, 0] · ∂L/∂y[n, i, j, o],
+    ∂L/∂x_pad = Σ_{p, q} (Σ_o ∂L/∂y[..., o] · w[p, q, 0, o]) shifted back by (d·p, d·q),
 
-reductions and pads that XLA:CPU fuses as well; forward mode (`jax.jvp`) works too. With
-stride 1 only: for stride 2 the forward pass still won (64 images of 28x28, 4x4 → 32: 0.53
-against 1.52 ms) but the strided views' weight gradient lost (forward and ∂L/∂w 4.22 against
-2.92 ms), and XLA's defaults (YNNPACK's convolutions) ran that layer in 1.39 ms.
+reductions and pads that XLA:CPU fuses as well; forward mode (`jax.jvp`) works too (no custom
+VJP). Stride 1 only: for stride 2 the forward pass still won (64 digits, 4x4 → 32: 0.53 against
+1.52 ms) but the gradient of the strided views lost (forward and ∂L/∂w 4.22 against 2.92 ms).
 
 `conv_general_dilated` takes `lax.conv_general_dilated`'s arguments (a drop-in for
 `nnx.Conv(..., conv_general_dilated=...)`) and gives its result, summed in another order
 (float rounding). Outside the case above (C_in = 1, stride 1, 2-D NHWC/HWIO, no input
 dilation, one group, no sharding or preferred element type, padding >= 0) and on other
-backends it is
-`lax.conv_general_dilated` itself; `fallback` chooses another function for those cases.
+backends it calls `fallback`, by default `lax.conv_general_dilated` itself.
 """
 import operator
 
