@@ -6,7 +6,8 @@ forward convolution of dy with the flipped, transposed kernel (as fast as XLA's 
   offsets:  one einsum per kernel tap, dw[a, b] = Σ_{n,h,w} x_pad[n, h+a, w+b, :]ᵀ dy[n, h, w, :],
   im2col:   one matmul of the patches (N·H·W, kh·kw·C_in)ᵀ by dy (N·H·W, C_out),
 against XLA's own convolution ("xla") and the model as the library builds it ("strips": since
-2026-12-07 its weight gradients are taken in row strips below 8 images, `ops.conv_strips`).
+2026-12-07 its weight gradients are taken in row strips below 8 images, `ops.conv_strips`, and
+its first layer, of one input channel, computes shifted copies, `ops.conv_one_channel`).
 The first 3 losses are printed (they must agree: the same maths), then img/s of the library's
 step (`nnx_step(parts="auto")`), the median of 5 interleaved windows. Question from issue 8:
 single layers measured alone showed im2col's dw 2.4x faster than XLA's on 32x64x64x32->64 but

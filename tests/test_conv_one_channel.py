@@ -108,17 +108,29 @@ def test_takes_lax_padding_strings_and_pairs(padding):
     assert_close(got, want, n_terms=12)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, strides, padding, why", [
-    ((2, 8, 8, 3), (3, 3, 3, 4), (1, 1), "SAME", "three input channels"),
-    ((2, 8, 8, 1), (3, 3, 1, 4), (2, 1), "SAME", "stride 2"),
-    ((2, 8, 8, 1), (3, 3, 1, 4), (1, 1), ((-1, 1), (1, 1)), "a negative padding (a crop)"),
+ONE = ((2, 8, 8, 1), (3, 3, 1, 4))
+
+
+@pytest.mark.parametrize("shapes, kwargs, why", [
+    (((2, 8, 8, 3), (3, 3, 3, 4)), {}, "three input channels"),
+    (ONE, dict(window_strides=(2, 1)), "stride 2"),
+    (ONE, dict(padding=((-1, 1), (1, 1))), "a negative padding (a crop)"),
+    (ONE, dict(lhs_dilation=(2, 1), padding=((1, 1), (1, 1))), "input dilation"),
+    (((2, 1, 8, 8), (4, 1, 3, 3)), dict(dimension_numbers=("NCHW", "OIHW", "NCHW")), "NCHW"),
+    (((2, 8, 1), (3, 1, 4)), dict(window_strides=(1,), padding="SAME",
+                                  dimension_numbers=("NWC", "WIO", "NWC")), "1-D"),
+    (ONE, dict(dtype=jnp.bfloat16), "bfloat16 (XLA rounds once, the copies kh·kw times)"),
+    (ONE, dict(precision=lax.Precision.HIGHEST), "a precision"),
+    (ONE, dict(preferred_element_type=jnp.float32), "a preferred element type"),
+    (((2, 2, 2, 1), (3, 3, 1, 4)), dict(padding="VALID"), "an output without pixels"),
 ])
-def test_is_lax_itself_outside_its_case(x_shape, w_shape, strides, padding, why):
-    x = jax.random.normal(jax.random.key(0), x_shape)
-    w = jax.random.normal(jax.random.key(1), w_shape)
-    conv = lambda x, w: conv_general_dilated(x, w, strides, padding, dimension_numbers=DN)
-    want = lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=DN)
-    np.testing.assert_array_equal(conv(x, w), want)
+def test_is_lax_itself_outside_its_case(shapes, kwargs, why):
+    kwargs = {"window_strides": (1, 1), "padding": "SAME", "dimension_numbers": DN, **kwargs}
+    dtype = kwargs.pop("dtype", jnp.float32)
+    x = jax.random.normal(jax.random.key(0), shapes[0], dtype)
+    w = jax.random.normal(jax.random.key(1), shapes[1], dtype)
+    conv = lambda x, w: conv_general_dilated(x, w, **kwargs)
+    np.testing.assert_array_equal(conv(x, w), lax.conv_general_dilated(x, w, **kwargs))
     assert convolutions(conv, x, w) == 1, why
 
 
@@ -138,13 +150,18 @@ def test_is_lax_itself_off_the_cpu_and_passes_fallback_the_rest(monkeypatch):
     assert len(seen) == 1 and seen[0][0][:4] == (x, w, (1, 1), "SAME")
 
 
-def test_refuses_what_lax_refuses():
-    x, w = jnp.ones((2, 3, 3, 1)), jnp.ones((3, 3, 1, 2))
-    with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
-        conv_general_dilated(x, w, (1, 1), ((1.5, 1), (1, 1)), dimension_numbers=DN)
-    with pytest.raises(TypeError, match="prefered_element_type"):
-        conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=DN,
-                             prefered_element_type=None)
+@pytest.mark.parametrize("w_dtype, kwargs, error, match", [
+    (jnp.float32, dict(padding=((1.5, 1), (1, 1))), ValueError, "padding argument"),
+    (jnp.float32, dict(window_strides=(1,)), ValueError, "window_strides"),
+    (jnp.float32, dict(precision="garbage"), ValueError, "Precision argument"),
+    (jnp.float32, dict(prefered_element_type=None), TypeError, "prefered_element_type"),
+    (jnp.bfloat16, {}, TypeError, "same dtypes"),
+])
+def test_refuses_what_lax_refuses_with_lax_s_error(w_dtype, kwargs, error, match):
+    x, w = jnp.ones((2, 3, 3, 1)), jnp.ones((3, 3, 1, 2), w_dtype)
+    kwargs = {"window_strides": (1, 1), "padding": "SAME", "dimension_numbers": DN, **kwargs}
+    with pytest.raises(error, match=match):
+        conv_general_dilated(x, w, **kwargs)
 
 
 @pytest.mark.parametrize("make, size", [

@@ -217,7 +217,8 @@ def test_strips_only_for_small_batches_on_the_cpu(monkeypatch):
 
 def test_segmenter_convolutions_take_their_weight_gradients_in_strips():
     """TinyFCN, FCN and DeepLab build their nnx.Conv layers with the drop-in (fcn._conv), so
-    a batch of 4 (the segmenter recipes' batch) trains through the strips; same gradients."""
+    a batch of 4 (the segmenter recipes' batch) trains through the strips (all but the first
+    layer, of one input channel: ops.conv_one_channel); same gradients."""
     model = TinyFCN(3, rngs=nnx.Rngs(0))
     images = jax.random.normal(jax.random.key(1), (4, 16, 16, 1))
 

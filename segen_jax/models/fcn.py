@@ -70,7 +70,7 @@ class ConvTranspose(nnx.Module):
 def _conv(cin, cout, k, rngs, **kw):
     """A "SAME" k×k convolution. On the CPU, a layer of one input channel (the first, on grey
     images) sums kh·kw scaled shifted copies of the image (ops.conv_one_channel: XLA's own
-    convolution is 2-12x slower there); the others take their weight gradient in row strips at
+    convolution took 1.4-4.1x as long there); the others take their weight gradient in row strips at
     small batches (ops.conv_strips: XLA's own is 2-9x slower below 8 images). Below 8 images
     on the CPU the models are then differentiable in reverse mode only (jax.grad, jax.vjp,
     jax.jacrev, to any order); jax.jvp and jax.jacfwd raise."""
