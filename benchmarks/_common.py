@@ -143,6 +143,17 @@ def rates(runs: dict, *, per_call: float = 1.0, repeats: int, target_s: float = 
             {name: spread(v) for name, v in per_step.items()})
 
 
+def model_list(choices):
+    """An argparse `type` for --models: a comma-separated list, each one of `choices`."""
+    def parse(text):
+        models = text.split(",")
+        unknown = [m for m in models if m not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {', '.join(choices)}")
+        return models
+    return parse
+
+
 def median(values) -> float:
     return float(statistics.median(values))
 

@@ -105,14 +105,11 @@ def measure(model, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default=",".join(MODELS),
+    parser.add_argument("--models", default=list(MODELS), type=_common.model_list(MODELS),
                         help=f"comma-separated, of {', '.join(MODELS)} (tinyfcn32: batch 32)")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    models = args.models.split(",")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        parser.error(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
+    models = args.models
     print(_common.environment())
     for model in models:
         print(json.dumps(measure(model, args.repeats)), flush=True)

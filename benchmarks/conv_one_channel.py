@@ -131,14 +131,11 @@ def step(model, repeats, batch=4):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", choices=("layers", "steps", "both"), default="both")
-    parser.add_argument("--models", default=",".join(MODELS),
+    parser.add_argument("--models", default=list(MODELS), type=_common.model_list(MODELS),
                         help=f"comma-separated, of {', '.join(MODELS)} (part steps)")
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
-    models = args.models.split(",")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        parser.error(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
+    models = args.models
     print(_common.environment())
     if args.part in ("layers", "both"):
         layers(7)
