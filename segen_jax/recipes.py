@@ -259,23 +259,26 @@ def gan_batches(n_critic):
 
 @functools.lru_cache(maxsize=1)
 def _real_baseline():
-    """(classifier, fd_real): loaded and computed once per process."""
+    """(classifier, fd_real, the test digits' feature statistics): loaded and computed once
+    per process."""
     classifier = weights.load("classifier")
     train_images, _ = data.load_mnist("train")
     test_images, _ = data.load_mnist("test")
-    return classifier, metrics.image_frechet_distance(
-        train_images[:GAN_SAMPLES], test_images[:GAN_SAMPLES], classifier=classifier)
+    test_stats = metrics.image_feature_stats(test_images[:GAN_SAMPLES], classifier=classifier)
+    train_stats = metrics.image_feature_stats(train_images[:GAN_SAMPLES], classifier=classifier)
+    return classifier, metrics.frechet_distance(*train_stats, *test_stats), test_stats
 
 
 def evaluate_generator(generator):
     """{"fd": Fréchet distance of 1,000 samples to 1,000 held-out test digits on the
     classifier's features, "fd_real": the same for 1,000 training digits (the real-vs-real
     baseline at the same sample sizes), "n_samples": 1000}."""
-    test_images, _ = data.load_mnist("test")
-    classifier, fd_real = _real_baseline()
+    classifier, fd_real, test_stats = _real_baseline()
     fake = np.asarray(sample(generator, GAN_SAMPLES, latent_dim=GAN_LATENT, seed=1234))
-    fd = metrics.image_frechet_distance(fake, test_images[:GAN_SAMPLES], classifier=classifier)
-    return {"fd": fd, "fd_real": fd_real, "n_samples": GAN_SAMPLES}
+    fake_stats = metrics.image_feature_stats(
+        fake, classifier=classifier, name="evaluate_generator: the generator's samples")
+    return {"fd": metrics.frechet_distance(*fake_stats, *test_stats), "fd_real": fd_real,
+            "n_samples": GAN_SAMPLES}
 
 
 def _gan_recipe(loss, n_critic, betas, lr, parts=1, cosine=False, steps=3000, **r1):

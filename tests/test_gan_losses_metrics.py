@@ -58,7 +58,24 @@ def test_image_frechet_distance_is_small_for_one_distribution_and_grows_apart():
     assert metrics.image_frechet_distance(train[:500], noise) > 5 * same > 0
 
 
+def test_image_feature_stats_give_image_frechet_distance():
+    from segen_jax import data, weights
+    train, _ = data.load_mnist("train")
+    test, _ = data.load_mnist("test")
+    classifier = weights.load("classifier")
+    a = metrics.image_feature_stats(train[:300], classifier=classifier, batch_size=128)
+    b = metrics.image_feature_stats(test[:200], classifier=classifier)
+    assert a[0].shape == (128,) and a[1].shape == (128, 128)
+    features = np.asarray(classifier.features(np.asarray(train[:300], np.float32)))
+    np.testing.assert_allclose(a[0], features.mean(0), rtol=1e-5, atol=1e-6)
+    a = metrics.image_feature_stats(train[:300], classifier=classifier)   # its batches of 500
+    assert metrics.frechet_distance(*a, *b) == metrics.image_frechet_distance(
+        train[:300], test[:200], classifier=classifier)
+
+
 @pytest.mark.parametrize("call, match", [
+    (lambda: metrics.image_feature_stats(np.zeros((1, 28, 28, 1))),
+     r"image_feature_stats: images must have shape \(n, 28, 28, 1\) with n >= 2, got \(1, 28"),
     (lambda: metrics.frechet_distance(np.zeros((2, 2)), np.eye(2), np.zeros(2), np.eye(2)),
      r"mu1 must be a vector \(d,\), got shape \(2, 2\)"),
     (lambda: metrics.frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2)),

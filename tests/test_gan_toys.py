@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from segen_jax import data
-from segen_jax.gan_toys import _padded, mixture_samples, train_toy_gans
+from segen_jax.gan_toys import (_padded, mixture_samples, train_toy_gans,
+                                train_toy_gans_side_by_side)
 
 RING = data.ring_of_gaussians(0, modes=4, radius=1.0, sigma=0.05)
 
@@ -54,6 +55,40 @@ def test_seeds_side_by_side_equal_each_seed_alone(options):
     alone = train_toy_gans(RING, seeds=(4,), steps=30, snapshots=1, n_eval=200, **options)
     np.testing.assert_allclose(both.samples[1], alone.samples[0], atol=1e-4)
     assert not np.allclose(both.samples[0], both.samples[1], atol=1e-2)   # seeds differ
+
+
+def test_runs_side_by_side_equal_each_run_alone():
+    grid = data.grid_of_gaussians(0, side=3, spacing=2.0, sigma=0.05)
+    jobs = {"ring": (RING, dict(loss="non-saturating")),
+            "grid wgan": (grid, dict(loss="wgan-gp", n_critic=2)),
+            "ring pac": (RING, dict(loss="minimax", pack=2))}
+    small = dict(seeds=(0, 1), steps=20, snapshots=2, n_eval=200)
+    together = train_toy_gans_side_by_side(
+        {name: (dataset, {**options, **small}) for name, (dataset, options) in jobs.items()})
+    assert list(together) == list(jobs)
+    for name, (dataset, options) in jobs.items():
+        alone = train_toy_gans(dataset, **options, **small)
+        np.testing.assert_array_equal(together[name].samples, alone.samples)
+        np.testing.assert_array_equal(together[name].history["d_loss"], alone.history["d_loss"])
+        assert together[name].coverage == alone.coverage
+    assert not np.allclose(together["ring"].samples, together["ring pac"].samples, atol=1e-2)
+
+
+@pytest.mark.parametrize("jobs, workers, match", [
+    ({}, 2, "jobs must be a non-empty dict"),
+    ([RING], 2, "jobs must be a non-empty dict"),
+    ({"a": RING}, 2, r"jobs\['a'\] must be a \(dataset, options dict\) pair"),
+    ({"a": (RING, dict(steps=2, snapshots=1))}, 0, "workers must be an int >= 1, got 0"),
+])
+def test_side_by_side_bad_arguments_are_named(jobs, workers, match):
+    with pytest.raises(ValueError, match=match):
+        train_toy_gans_side_by_side(jobs, workers=workers)
+
+
+def test_side_by_side_passes_a_run_error_on():
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        train_toy_gans_side_by_side({"bad": (RING, dict(lr=-1.0)),
+                                     "good": (RING, dict(steps=2, snapshots=1, n_eval=50))})
 
 
 def test_a_short_run_moves_samples_onto_the_modes():
