@@ -13,8 +13,8 @@ from Python would cost more than the steps; it is not for conv nets on CPU (trai
 Each step draws fresh real samples x ~ p = (1/M) Σ_m N(c_m, σ² I) in the step itself, so no
 data set is held in memory: n_critic·batch_size samples for each seed.
 
-`train_toy_gans_side_by_side` runs several such runs at once on threads (each equal bit for
-bit to the run alone), since one run of these small MLPs keeps only about one CPU core busy.
+`train_toy_gans_on_threads` runs several such runs at once on Python threads (each equal bit
+for bit to the run alone), since one run of these small MLPs keeps only about one core busy.
 
 After every chunk, `n_eval` samples of each generator are scored by
 `metrics.mode_coverage(samples, centers, sigma)`: a sample is high quality within 3σ of its
@@ -22,6 +22,7 @@ nearest centre, a mode is captured when it holds at least one high-quality sampl
 """
 import concurrent.futures
 import functools
+import inspect
 import time
 from typing import NamedTuple
 
@@ -137,31 +138,66 @@ def train_toy_gans(dataset: Toy2D, *, loss="non-saturating", seeds=(0, 1, 2), st
                      time.perf_counter() - start)
 
 
-def train_toy_gans_side_by_side(jobs, *, workers=2) -> dict:
+_SIGNATURE = inspect.signature(train_toy_gans)   # to check a job's arguments before its run
+
+
+def train_toy_gans_on_threads(jobs, *, workers=2) -> dict:
     """{name: ToyGANRun} of `train_toy_gans(dataset, **options)` for every name: (dataset,
-    options) of the dict `jobs`, `workers` runs at a time on Python threads (in the order of
-    jobs; JAX releases the GIL while XLA compiles and runs). Each run is the run it gives
-    alone, equal bit for bit: the same compiled programs on the same inputs. Why: these MLPs'
-    ops are too small for XLA:CPU to spread over the cores, so one run keeps about one core
-    busy, and two runs side by side use both cores of a 2-core CPU (chapter 5's eight runs of
-    1,000 steps: 56.6 s against 70.3 s one after another). A run's `seconds` is its own wall
-    time, which overlaps the others'. Runs that share a configuration share its compile (the
-    ring and the grid of one variant): list them apart in jobs, or the two may compile it
-    twice side by side."""
-    fn = "train_toy_gans_side_by_side"
+    options) of the dict `jobs`, `workers` runs at a time on Python threads; the runs start in
+    the order of jobs and the result keeps that order. Each run is the run it gives alone,
+    equal bit for bit: the same compiled programs on the same inputs. Why: these MLPs' ops are
+    too small for XLA:CPU to spread over the cores, so one run keeps about one core busy, and a
+    second run on another thread fills the other core of a 2-core CPU (JAX releases Python's
+    GIL while XLA compiles and runs a program; tracing holds it). Chapter 5's eight runs of
+    1,000 steps took 56.6 s against 70.3 s one after another (2026-12-08, 2-core AMD EPYC, a
+    one-off script). A run's `seconds` is its own wall time, which overlaps the others'.
+
+    Every job's arguments are checked before any run starts; the first run that fails stops
+    the runs not yet started and its error is raised with a note naming its job. Runs of one
+    configuration share its compile (the ring and the grid of one variant) only if they do
+    not start side by side: list them apart in jobs."""
+    fn = "train_toy_gans_on_threads"
     if not isinstance(jobs, dict) or not jobs:
-        raise ValueError(f"{fn}: jobs must be a non-empty dict of name: (dataset, options), "
-                         f"got {jobs!r}")
-    for name, job in jobs.items():
-        if not (isinstance(job, tuple) and len(job) == 2 and isinstance(job[1], dict)):
-            raise ValueError(f"{fn}: jobs[{name!r}] must be a (dataset, options dict) pair, "
-                             f"got {job!r}")
+        raise TypeError(f"{fn}: jobs must be a non-empty dict of name: (dataset, options dict), "
+                        f"got {type(jobs).__name__} of length {_length(jobs)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"{fn}: workers must be an int >= 1, got {workers!r}")
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = {name: pool.submit(train_toy_gans, dataset, **options)
+    for name, job in jobs.items():
+        if not (isinstance(job, tuple) and len(job) == 2 and isinstance(job[1], dict)):
+            raise TypeError(f"{fn}: jobs[{name!r}] must be a (dataset, options dict) pair, got "
+                            f"{type(job).__name__} of length {_length(job)}")
+        try:
+            bound = _SIGNATURE.bind(job[0], **job[1])
+        except TypeError as error:
+            raise TypeError(f"{fn}: jobs[{name!r}]: {error}") from None
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        try:
+            _check_args(**{key: arguments[key] for key in _CHECKED})
+        except (TypeError, ValueError) as error:
+            error.add_note(f"in {fn}'s jobs[{name!r}]")
+            raise
+    pool = concurrent.futures.ThreadPoolExecutor(workers)
+    try:
+        futures = {pool.submit(train_toy_gans, dataset, **options): name
                    for name, (dataset, options) in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
+        done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+        for future in futures:
+            if future in done and future.exception() is not None:
+                error = future.exception()
+                error.add_note(f"in {fn}'s jobs[{futures[future]!r}]")
+                raise error
+        return {futures[future]: future.result() for future in futures}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_CHECKED = ("dataset", "loss", "seeds", "steps", "snapshots", "batch_size", "pack", "n_critic",
+            "n_eval", "lr", "betas", "lr_decay", "gp_weight")
+
+
+def _length(value):
+    return len(value) if hasattr(value, "__len__") else "(none)"
 
 
 def _streams(key):

@@ -219,36 +219,41 @@ def gaussian_stats(features):
     return x.mean(0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
 
 
-def image_feature_stats(images, *, classifier=None, batch_size=500,
-                        name="image_feature_stats: images"):
-    """gaussian_stats (mean (128,), covariance (128, 128)) of the penultimate features of the
-    course's digit classifier (default: the shipped weights) over images (n, 28, 28, 1), n >= 2,
-    computed batch_size images at a time. `name` is how errors name the argument. A set compared
-    many times (the test digits of every FD evaluation) needs its statistics only once."""
+def image_feature_stats(images, *, classifier=None, batch_size=500):
+    """gaussian_stats (mean (d,), covariance (d, d)) of the penultimate features φ(x) of a digit
+    classifier (default: the course's shipped one, d = 128) over images (n, 28, 28, 1),
+    n >= 2, computed batch_size images at a time. A set compared many times (the test digits
+    of every FD evaluation) needs its statistics only once."""
+    return _feature_stats(images, classifier, batch_size, "image_feature_stats", "images")
+
+
+def _feature_stats(images, classifier, batch_size, fn, arg):
+    # image_feature_stats for fn, whose errors name its argument arg
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) < 2:
+        raise ValueError(f"{fn}: {arg} must have shape (n, 28, 28, 1) with n >= 2, got "
+                         f"{images.shape}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"{fn}: batch_size must be an int >= 1, got {batch_size!r}")
     if classifier is None:
         from segen_jax import weights
         classifier = weights.load("classifier")
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1) or len(images) < 2:
-        raise ValueError(f"{name} must have shape (n, 28, 28, 1) with n >= 2, got "
-                         f"{images.shape}")
     feats = np.concatenate([np.asarray(classifier.features(images[i:i + batch_size]))
                             for i in range(0, len(images), batch_size)])
     return gaussian_stats(feats)
 
 
 def image_frechet_distance(images_a, images_b, *, classifier=None, batch_size=500):
-    """FD between two sets of 28x28x1 images on the penultimate features (128) of the course's
-    digit classifier (default: the shipped weights), each set summarised by gaussian_stats
-    (image_feature_stats). The FD of two finite samples of one distribution is not 0 and grows
-    as the samples shrink: compare against the real-vs-real value at the same sample sizes."""
+    """FD between two sets of 28x28x1 images (n_a, 28, 28, 1) and (n_b, 28, 28, 1) on the
+    penultimate features (128) of the course's digit classifier (default: the shipped weights),
+    each set summarised by gaussian_stats (image_feature_stats). The FD of two finite samples
+    of one distribution is not 0 and grows as the samples shrink: compare against the
+    real-vs-real value at the same sample sizes."""
     if classifier is None:
         from segen_jax import weights
         classifier = weights.load("classifier")
-    stats_a = image_feature_stats(images_a, classifier=classifier, batch_size=batch_size,
-                                  name="image_frechet_distance: images_a")
-    stats_b = image_feature_stats(images_b, classifier=classifier, batch_size=batch_size,
-                                  name="image_frechet_distance: images_b")
+    stats_a = _feature_stats(images_a, classifier, batch_size, "image_frechet_distance", "images_a")
+    stats_b = _feature_stats(images_b, classifier, batch_size, "image_frechet_distance", "images_b")
     return frechet_distance(*stats_a, *stats_b)
 
 

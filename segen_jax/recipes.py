@@ -259,13 +259,16 @@ def gan_batches(n_critic):
 
 @functools.lru_cache(maxsize=1)
 def _real_baseline():
-    """(classifier, fd_real, the test digits' feature statistics): loaded and computed once
-    per process."""
+    """(classifier, fd_real, the test digits' feature statistics (mean, covariance), read-only):
+    loaded and computed once per process (a later change of SEGEN_DATA in the same process is
+    not seen)."""
     classifier = weights.load("classifier")
     train_images, _ = data.load_mnist("train")
     test_images, _ = data.load_mnist("test")
     test_stats = metrics.image_feature_stats(test_images[:GAN_SAMPLES], classifier=classifier)
     train_stats = metrics.image_feature_stats(train_images[:GAN_SAMPLES], classifier=classifier)
+    for array in test_stats:
+        array.flags.writeable = False
     return classifier, metrics.frechet_distance(*train_stats, *test_stats), test_stats
 
 
@@ -275,8 +278,7 @@ def evaluate_generator(generator):
     baseline at the same sample sizes), "n_samples": 1000}."""
     classifier, fd_real, test_stats = _real_baseline()
     fake = np.asarray(sample(generator, GAN_SAMPLES, latent_dim=GAN_LATENT, seed=1234))
-    fake_stats = metrics.image_feature_stats(
-        fake, classifier=classifier, name="evaluate_generator: the generator's samples")
+    fake_stats = metrics.image_feature_stats(fake, classifier=classifier)
     return {"fd": metrics.frechet_distance(*fake_stats, *test_stats), "fd_real": fd_real,
             "n_samples": GAN_SAMPLES}
 

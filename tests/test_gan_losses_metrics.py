@@ -76,6 +76,8 @@ def test_image_feature_stats_give_image_frechet_distance():
 @pytest.mark.parametrize("call, match", [
     (lambda: metrics.image_feature_stats(np.zeros((1, 28, 28, 1))),
      r"image_feature_stats: images must have shape \(n, 28, 28, 1\) with n >= 2, got \(1, 28"),
+    (lambda: metrics.image_feature_stats(np.zeros((4, 28, 28, 1)), batch_size=0),
+     r"image_feature_stats: batch_size must be an int >= 1, got 0"),
     (lambda: metrics.frechet_distance(np.zeros((2, 2)), np.eye(2), np.zeros(2), np.eye(2)),
      r"mu1 must be a vector \(d,\), got shape \(2, 2\)"),
     (lambda: metrics.frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2)),

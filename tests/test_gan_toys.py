@@ -1,13 +1,17 @@
 """Mode-collapse experiments: seeds trained side by side are the runs each seed gives alone,
 the mixture sampler draws the mixture, a short run learns, bad arguments are named."""
+import threading
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from segen_jax import data
+from segen_jax import gan_toys
 from segen_jax.gan_toys import (_padded, mixture_samples, train_toy_gans,
-                                train_toy_gans_side_by_side)
+                                train_toy_gans_on_threads)
 
 RING = data.ring_of_gaussians(0, modes=4, radius=1.0, sigma=0.05)
 
@@ -57,13 +61,14 @@ def test_seeds_side_by_side_equal_each_seed_alone(options):
     assert not np.allclose(both.samples[0], both.samples[1], atol=1e-2)   # seeds differ
 
 
-def test_runs_side_by_side_equal_each_run_alone():
+def test_runs_on_threads_equal_each_run_alone():
     grid = data.grid_of_gaussians(0, side=3, spacing=2.0, sigma=0.05)
     jobs = {"ring": (RING, dict(loss="non-saturating")),
+            "grid": (grid, dict(loss="non-saturating")),     # the ring's configuration at once
             "grid wgan": (grid, dict(loss="wgan-gp", n_critic=2)),
             "ring pac": (RING, dict(loss="minimax", pack=2))}
     small = dict(seeds=(0, 1), steps=20, snapshots=2, n_eval=200)
-    together = train_toy_gans_side_by_side(
+    together = train_toy_gans_on_threads(
         {name: (dataset, {**options, **small}) for name, (dataset, options) in jobs.items()})
     assert list(together) == list(jobs)
     for name, (dataset, options) in jobs.items():
@@ -74,21 +79,57 @@ def test_runs_side_by_side_equal_each_run_alone():
     assert not np.allclose(together["ring"].samples, together["ring pac"].samples, atol=1e-2)
 
 
-@pytest.mark.parametrize("jobs, workers, match", [
-    ({}, 2, "jobs must be a non-empty dict"),
-    ([RING], 2, "jobs must be a non-empty dict"),
-    ({"a": RING}, 2, r"jobs\['a'\] must be a \(dataset, options dict\) pair"),
-    ({"a": (RING, dict(steps=2, snapshots=1))}, 0, "workers must be an int >= 1, got 0"),
+def test_runs_on_threads_overlap(monkeypatch):
+    # two runs must be inside train_toy_gans at the same time, or the barrier times out
+    barrier = threading.Barrier(2, timeout=20)
+
+    def meeting(dataset, **options):
+        barrier.wait()
+        return options["steps"]
+
+    monkeypatch.setattr(gan_toys, "train_toy_gans", meeting)
+    jobs = {name: (RING, dict(steps=steps, snapshots=1)) for name, steps in (("a", 1), ("b", 2))}
+    assert train_toy_gans_on_threads(jobs, workers=2) == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("jobs, workers, error, match", [
+    ({}, 2, TypeError, "jobs must be a non-empty dict"),
+    ([RING], 2, TypeError, "jobs must be a non-empty dict.*got list of length 1"),
+    ({"a": RING}, 2, TypeError, r"jobs\['a'\] must be a \(dataset, options dict\) pair"),
+    ({"a": (RING, dict(stepz=2))}, 2, TypeError, r"jobs\['a'\]: .*stepz"),
+    ({"a": (RING, dict(steps=2, snapshots=1))}, 0, ValueError, "workers must be an int >= 1"),
 ])
-def test_side_by_side_bad_arguments_are_named(jobs, workers, match):
-    with pytest.raises(ValueError, match=match):
-        train_toy_gans_side_by_side(jobs, workers=workers)
+def test_on_threads_bad_arguments_are_named(jobs, workers, error, match):
+    with pytest.raises(error, match=match):
+        train_toy_gans_on_threads(jobs, workers=workers)
 
 
-def test_side_by_side_passes_a_run_error_on():
-    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
-        train_toy_gans_side_by_side({"bad": (RING, dict(lr=-1.0)),
-                                     "good": (RING, dict(steps=2, snapshots=1, n_eval=50))})
+def test_on_threads_checks_every_job_before_any_run(monkeypatch):
+    started = []
+    monkeypatch.setattr(gan_toys, "train_toy_gans", lambda dataset, **o: started.append(o))
+    with pytest.raises(ValueError, match="lr must be a finite number > 0") as caught:
+        train_toy_gans_on_threads({"good": (RING, dict(steps=2, snapshots=1)),
+                                   "bad": (RING, dict(lr=-1.0))})
+    assert started == []
+    assert "jobs['bad']" in "".join(caught.value.__notes__)
+
+
+def test_on_threads_a_failing_run_names_its_job_and_stops_the_rest(monkeypatch):
+    started = []
+
+    def run(dataset, **options):
+        started.append(options["steps"])
+        time.sleep(0.05)                      # 39 runs would take 2 s; the failure stops them
+        if options["steps"] == 2:
+            raise FloatingPointError("the generators produced NaN")
+        return options["steps"]
+
+    monkeypatch.setattr(gan_toys, "train_toy_gans", run)
+    jobs = {f"job {steps}": (RING, dict(steps=steps, snapshots=1)) for steps in range(1, 40)}
+    with pytest.raises(FloatingPointError, match="produced NaN") as caught:
+        train_toy_gans_on_threads(jobs, workers=1)
+    assert "jobs['job 2']" in "".join(caught.value.__notes__)
+    assert len(started) < 39                  # the runs not yet started were cancelled
 
 
 def test_a_short_run_moves_samples_onto_the_modes():
