@@ -149,8 +149,9 @@ def train_toy_gans_on_threads(jobs, *, workers=2) -> dict:
     too small for XLA:CPU to spread over the cores, so one run keeps about one core busy, and a
     second run on another thread fills the other core of a 2-core CPU (JAX releases Python's
     GIL while XLA compiles and runs a program; tracing holds it). Chapter 5's eight runs of
-    1,000 steps took 56.6 s against 70.3 s one after another (2026-12-08, 2-core AMD EPYC, a
-    one-off script). A run's `seconds` is its own wall time, which overlaps the others'.
+    1,000 steps, compiles included, took 59.0 s against 77.7 s one after another (1.32x;
+    `python -m benchmarks.toy_gans_threads`, 2026-12-08, 2-core AMD EPYC). A run's `seconds`
+    is its own wall time, which overlaps the others'.
 
     Every job's arguments are checked before any run starts; the first run that fails stops
     the runs not yet started and its error is raised with a note naming its job. Runs of one
