@@ -18,20 +18,14 @@ import jax
 import numpy as np
 
 from benchmarks import _common
+from experiments.toy_gans_full import TOYS, VARIANTS      # notebook 05's toys and variants
 from segen_jax import gan_toys
-from segen_jax.data import grid_of_gaussians, ring_of_gaussians
-
-TOYS = {"ring": ring_of_gaussians(0, radius=1.0, sigma=0.01),
-        "grid": grid_of_gaussians(0, spacing=2.0, sigma=0.05)}
-VARIANTS = {"minimax": dict(loss="minimax"), "non-saturating": dict(loss="non-saturating"),
-            "WGAN-GP": dict(loss="wgan-gp", n_critic=5, gp_weight=0.1),
-            "PacGAN2": dict(loss="non-saturating", pack=2)}
 
 
 def jobs(steps):
     """Notebook 05's jobs, the rings first: {(toy, variant): (dataset, options)}."""
-    return {(toy, variant): (dataset, dict(seeds=(0, 1, 2), steps=steps, **options))
-            for toy, dataset in TOYS.items() for variant, options in VARIANTS.items()}
+    return {(toy, variant): (make(), dict(seeds=(0, 1, 2), steps=steps, **options))
+            for toy, make in TOYS.items() for variant, options in VARIANTS.items()}
 
 
 def one_set(steps, workers):

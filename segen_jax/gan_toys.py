@@ -138,7 +138,10 @@ def train_toy_gans(dataset: Toy2D, *, loss="non-saturating", seeds=(0, 1, 2), st
                      time.perf_counter() - start)
 
 
-_SIGNATURE = inspect.signature(train_toy_gans)   # to check a job's arguments before its run
+# to check a job's arguments before its run: bind them as train_toy_gans would, then
+# _check_args on the ones it checks
+_SIGNATURE = inspect.signature(train_toy_gans)
+_CHECKED = tuple(inspect.signature(_check_args).parameters)
 
 
 def train_toy_gans_on_threads(jobs, *, workers=2) -> dict:
@@ -191,10 +194,6 @@ def train_toy_gans_on_threads(jobs, *, workers=2) -> dict:
         return {futures[future]: future.result() for future in futures}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-_CHECKED = ("dataset", "loss", "seeds", "steps", "snapshots", "batch_size", "pack", "n_critic",
-            "n_eval", "lr", "betas", "lr_decay", "gp_weight")
 
 
 def _length(value):
